@@ -1,0 +1,19 @@
+//! iamstorm: a load-test and chaos-simulation harness for the AccessDenied
+//! storms an EC2 fleet meets when it scales out — IAM propagation races,
+//! missing permissions, broken trust, IMDS credential failures and
+//! throttling — with an embedded AWS double that knows the ground truth.
+//!
+//! See ARCHITECTURE.md for the map.
+
+pub mod chaos;
+pub mod cli;
+pub mod exit;
+pub mod fleet;
+pub mod load;
+pub mod observe;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod setup;
+pub mod sim;
+pub mod target;

@@ -1,0 +1,409 @@
+//! `iamstorm run`: scenario → target → setup → fleet → load + timeline →
+//! ground truth → reports. Errors from the target are data in the reports;
+//! only a target that cannot be reached or set up ends the run early.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::chaos::{self, ChangeRecord};
+use crate::exit::Exit;
+use crate::fleet::{self, GroupSpec, SimInstance};
+use crate::load::{self, EntryPlan, Observation};
+use crate::observe::metrics::{Metrics, Sample, saturating_us};
+use crate::observe::propagation::{
+    Change, ChangeKind, PropagationResult, PropagationTracker, Truth,
+};
+use crate::report::{
+    self,
+    summary::{RunInfo, Summary},
+};
+use crate::scenario::{self, Measure, Propagation, Scenario};
+use crate::setup;
+use crate::sim::SimConfig;
+use crate::sim::consistency::{DelayModel, PropagationConfig};
+use crate::sim::throttle::Quotas;
+use crate::target::Target;
+use crate::target::admin::PropagationTruth;
+use crate::target::clients::{self, SdkSettings};
+
+/// Metrics are bucketed per second.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the `run` command was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub scenario: PathBuf,
+    pub out: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub quiet: bool,
+}
+
+/// Where a finished run's files are and what it measured.
+pub struct RunOutcome {
+    pub out_dir: PathBuf,
+    pub summary: Summary,
+    pub interrupted: bool,
+}
+
+/// The `run` command: prints progress and the summary, returns the exit code.
+pub async fn run_scenario(opts: RunOptions) -> Exit {
+    let scenario = match scenario::load(&opts.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Exit::BadInput;
+        }
+    };
+    match execute(&scenario, &opts).await {
+        Ok(done) => {
+            let mut stdout = std::io::stdout();
+            let _ = report::console::render(&done.summary, &mut stdout);
+            println!("results: {}", done.out_dir.display());
+            if done.interrupted {
+                eprintln!("interrupted: the results above cover what ran before the signal");
+                Exit::Interrupted
+            } else {
+                Exit::Ok
+            }
+        }
+        Err(RunError { exit, message }) => {
+            eprintln!("error: {message}");
+            exit
+        }
+    }
+}
+
+/// A run that could not produce results.
+#[derive(Debug)]
+pub struct RunError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+fn target_error(message: impl std::fmt::Display) -> RunError {
+    RunError {
+        exit: Exit::TargetUnavailable,
+        message: message.to_string(),
+    }
+}
+
+/// The run id: UTC timestamp + scenario name.
+pub fn run_id(name: &str, at: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(at);
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    format!(
+        "{}-{name}",
+        dt.format(&fmt).unwrap_or_else(|_| "run".to_owned())
+    )
+}
+
+fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
+    let s = &scenario.sim;
+    let delay = match s.propagation {
+        Propagation::Fixed { delay } => DelayModel::Fixed(delay),
+        Propagation::Uniform { min, max } => DelayModel::Uniform { min, max },
+    };
+    SimConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        account_id: s.account_id.clone(),
+        seed,
+        propagation: PropagationConfig {
+            replicas: s.replicas,
+            delay,
+        },
+        quotas: Quotas {
+            s3_read_per_s: s.quotas.s3_read_per_s,
+            s3_write_per_s: s.quotas.s3_write_per_s,
+            sts_per_s: s.quotas.sts_per_s,
+            iam_per_s: s.quotas.iam_per_s,
+            imds_per_s: s.quotas.imds_per_s,
+        },
+        ..SimConfig::default()
+    }
+}
+
+/// Runs a loaded scenario end to end and writes its results.
+pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let seed = opts.seed.or(scenario.seed).unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let id = run_id(&scenario.name, SystemTime::now());
+    let out_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("results").join(&id));
+    std::fs::create_dir_all(&out_dir).map_err(|e| RunError {
+        exit: Exit::BadInput,
+        message: format!(
+            "cannot create the output directory {}: {e}\n  help: pass a writable --out DIR",
+            out_dir.display()
+        ),
+    })?;
+    let say = |line: String| {
+        if !opts.quiet {
+            eprintln!("{line}");
+        }
+    };
+    println!(
+        "iamstorm run {} — seed {seed} (replay with --seed {seed})",
+        scenario.name
+    );
+
+    let target = Target::embedded(sim_config(scenario, seed))
+        .await
+        .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?;
+    say(format!("double: {}", target.endpoint_url));
+    let operator = clients::operator_config(&target);
+    let iam = clients::iam(&operator);
+    setup::apply(scenario, &iam, &clients::s3(&operator))
+        .await
+        .map_err(target_error)?;
+    target.admin.await_converged().await.map_err(target_error)?;
+
+    let groups: Vec<GroupSpec> = scenario
+        .fleet
+        .iter()
+        .map(|g| GroupSpec {
+            group: g.group.clone(),
+            instance_profile: Some(g.instance_profile.clone()),
+            instances: g.instances,
+            workers_per_instance: g.workers_per_instance,
+        })
+        .collect();
+    let fleet = fleet::launch(&target, &groups, &SdkSettings::default())
+        .await
+        .map_err(target_error)?;
+    let booted = fleet
+        .iter()
+        .filter(|i| i.boot.outcome.class == crate::observe::outcome::OutcomeClass::Ok)
+        .count();
+    say(format!(
+        "fleet: {} instances launched, {booted} got credentials from IMDS",
+        fleet.len()
+    ));
+
+    let entries = Arc::new(plan_entries(scenario, &fleet));
+    let fleet = Arc::new(fleet);
+    let mut metrics = Metrics::new(entries.iter().map(|e| e.name.clone()).collect(), INTERVAL)
+        .with_seal_lag(SdkSettings::default().operation_timeout + Duration::from_secs(5));
+    set_rate_targets(&mut metrics, &entries, scenario.duration);
+
+    let (obs_tx, obs_rx) = mpsc::channel::<Observation>(65_536);
+    let (change_tx, change_rx) = mpsc::channel::<ChangeRecord>(64);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let t0 = tokio::time::Instant::now();
+    let t0_unix_ms = crate::sim::clock::unix_ms(SystemTime::now());
+    let aggregator = tokio::spawn(aggregate(metrics, obs_rx, change_rx, fleet.len()));
+    let timeline: Vec<_> = scenario
+        .timeline
+        .iter()
+        .map(|a| {
+            let probe = entries.iter().position(|e| e.op == a.probe_op);
+            (a.clone(), probe)
+        })
+        .collect();
+    let chaos = tokio::spawn(chaos::run(
+        timeline,
+        iam.clone(),
+        t0,
+        change_tx,
+        stop_rx.clone(),
+    ));
+    say(format!(
+        "load: {} entries for {:?}",
+        entries.len(),
+        scenario.duration
+    ));
+    let load = load::run(entries.clone(), fleet.clone(), t0, seed, obs_tx, stop_rx);
+    let interrupted = tokio::select! {
+        _ = load => false,
+        _ = crate::cli::wait_for_shutdown_signal() => true,
+    };
+    let _ = stop_tx.send(true);
+    let changes = chaos.await.unwrap_or_default();
+    for c in &changes {
+        match &c.result {
+            Ok(()) => say(format!(
+                "timeline: {} at {:.1}s (acked {:.3}s)",
+                c.action,
+                c.sent.as_secs_f64(),
+                c.acked.as_secs_f64()
+            )),
+            Err(e) => say(format!(
+                "timeline: {} at {:.1}s FAILED: {e}",
+                c.action,
+                c.sent.as_secs_f64()
+            )),
+        }
+    }
+    let (mut metrics, trackers) = aggregator.await.map_err(|e| RunError {
+        exit: Exit::Internal,
+        message: format!("aggregator failed: {e}"),
+    })?;
+    metrics.finish();
+
+    let truth = target.admin.propagation().await.ok();
+    let results: Vec<PropagationResult> = trackers
+        .iter()
+        .map(|(record, tracker)| {
+            tracker.result(
+                truth
+                    .as_ref()
+                    .and_then(|t| truth_for(t, record, t0_unix_ms))
+                    .as_ref(),
+            )
+        })
+        .collect();
+    let ran_for = if interrupted {
+        t0.elapsed().min(scenario.duration)
+    } else {
+        scenario.duration
+    };
+    let summary = Summary::build(
+        RunInfo {
+            run_id: id,
+            seed,
+            scenario: scenario.name.clone(),
+            duration: ran_for,
+        },
+        &metrics,
+        &results,
+    );
+    report::write_all(&out_dir, &summary, &metrics).map_err(|e| RunError {
+        exit: Exit::BadInput,
+        message: format!("cannot write results to {}: {e}", out_dir.display()),
+    })?;
+    Ok(RunOutcome {
+        out_dir,
+        summary,
+        interrupted,
+    })
+}
+
+fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
+    scenario
+        .load
+        .iter()
+        .map(|l| {
+            let instances = fleet
+                .iter()
+                .filter(|i| l.group.as_ref().is_none_or(|g| *g == i.group))
+                .map(|i| i.index)
+                .collect();
+            let bucket = l.bucket.clone().unwrap_or_default();
+            let size = scenario
+                .buckets
+                .iter()
+                .find(|b| b.name == bucket)
+                .map_or(1024, |b| b.object_size_bytes);
+            EntryPlan {
+                name: l.name.clone(),
+                op: l.op,
+                bucket,
+                keys: l.keys.clone(),
+                payload: setup::object_body(&l.name, size),
+                rate_per_s: l.rate_per_s,
+                start: l.start,
+                end: l.end,
+                instances,
+            }
+        })
+        .collect()
+}
+
+/// Per-second targets: an entry's rate times the part of the second it runs.
+fn set_rate_targets(metrics: &mut Metrics, entries: &[EntryPlan], duration: Duration) {
+    let seconds = duration.as_secs_f64().ceil() as u64;
+    for (i, e) in entries.iter().enumerate() {
+        for s in 0..seconds {
+            let (lo, hi) = (s as f64, (s + 1) as f64);
+            let overlap = (e.end.as_secs_f64().min(hi) - e.start.as_secs_f64().max(lo)).max(0.0);
+            if overlap > 0.0 {
+                metrics.set_rate_target(i, Duration::from_secs(s), e.rate_per_s * overlap);
+            }
+        }
+    }
+}
+
+/// Consumes observations and change acknowledgements until every sender is gone.
+async fn aggregate(
+    mut metrics: Metrics,
+    mut observations: mpsc::Receiver<Observation>,
+    mut changes: mpsc::Receiver<ChangeRecord>,
+    instances: usize,
+) -> (Metrics, Vec<(ChangeRecord, PropagationTracker)>) {
+    let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
+    let mut changes_open = true;
+    loop {
+        tokio::select! {
+            obs = observations.recv() => {
+                let Some(o) = obs else { break };
+                metrics.record(&Sample {
+                    op: o.entry,
+                    class: o.outcome.class,
+                    intended_offset: o.intended,
+                    latency_corrected_us: saturating_us(o.latency_corrected),
+                    latency_raw_us: saturating_us(o.latency_raw),
+                    late: o.late,
+                });
+                if let Some(d) = &o.outcome.detail {
+                    metrics.record_detail(o.entry, o.outcome.class, d);
+                }
+                // The request was evaluated about when it was sent.
+                let sent = o.intended + o.latency_corrected.saturating_sub(o.latency_raw);
+                for (record, tracker) in &mut trackers {
+                    if record.probe_entry == Some(o.entry) {
+                        tracker.observe(o.instance, sent, o.outcome.class);
+                    }
+                }
+            }
+            change = changes.recv(), if changes_open => {
+                match change {
+                    Some(record) => {
+                        if let (Some(measure), Ok(())) = (record.measure, &record.result) {
+                            let kind = match measure { Measure::Grant => ChangeKind::Grant, Measure::Revoke => ChangeKind::Revoke };
+                            let change = Change { kind, action: record.action.clone(), at: record.sent, acked: record.acked };
+                            trackers.push((record, PropagationTracker::new(change, instances)));
+                        }
+                    }
+                    None => changes_open = false,
+                }
+            }
+        }
+    }
+    (metrics, trackers)
+}
+
+/// The double's record of the IAM version a change created, converted to
+/// the run's clock.
+fn truth_for(truth: &PropagationTruth, record: &ChangeRecord, t0_unix_ms: u64) -> Option<Truth> {
+    // sim time (ms since the double started) = run time + offset.
+    let offset_ms = t0_unix_ms as i64 - truth.started_at_unix_ms as i64;
+    let sent_sim = record.sent.as_millis() as i64 + offset_ms;
+    let acked_sim = record.acked.as_millis() as i64 + offset_ms;
+    let version = truth
+        .versions
+        .iter()
+        .filter(|v| v.label == record.truth_label)
+        .min_by_key(|v| {
+            let p = v.published_at as i64;
+            if p < sent_sim - 50 {
+                sent_sim - p
+            } else if p > acked_sim + 50 {
+                p - acked_sim
+            } else {
+                0
+            }
+        })?;
+    let replica_applied = version
+        .applied_at
+        .iter()
+        .map(|&ms| Duration::from_millis((ms as i64 - offset_ms).max(0) as u64))
+        .collect();
+    Some(Truth { replica_applied })
+}

@@ -1,0 +1,497 @@
+//! The scenario file exactly as written: serde structs that mirror the TOML,
+//! every value kept with its byte span so validation can point at it.
+//!
+//! Nothing here checks meaning (units, ranges, references): that is
+//! validation's job in `mod.rs`. What this file does own is the shape: every
+//! table rejects unknown fields, and the document is read one item at a time
+//! (each `[[load]]`, each `[[iam.roles]]`, ...) so that a typo in one entry is
+//! reported together with the typos in the others instead of hiding them.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+/// A string value and where it is in the file.
+pub(crate) type Text = Spanned<String>;
+/// An integer value and where it is in the file. Integers are read as `i64`
+/// (TOML's integer type) so that out-of-range values get a message naming the
+/// allowed range rather than serde's "expected u16".
+pub(crate) type Int = Spanned<i64>;
+
+/// A problem with the file's shape: TOML syntax, unknown or missing fields,
+/// wrong value types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShapeError {
+    /// serde's or the TOML parser's message.
+    pub message: String,
+    /// Byte range in the scenario text; `0..0` when the whole file is meant
+    /// (a missing top-level field).
+    pub span: Range<usize>,
+}
+
+impl From<toml::de::Error> for ShapeError {
+    fn from(error: toml::de::Error) -> Self {
+        Self {
+            message: error.message().to_owned(),
+            span: error.span().unwrap_or(0..0),
+        }
+    }
+}
+
+/// The items of one array of tables (`[[load]]`, ...), minus those that did
+/// not deserialize.
+#[derive(Debug)]
+pub(crate) struct Section<T> {
+    /// The entries that read cleanly, in file order.
+    pub items: Vec<T>,
+    /// False when some item had a shape error (already reported): references
+    /// into this section cannot be checked, because the name they look for may
+    /// be in the broken item.
+    pub complete: bool,
+}
+
+impl<T> Default for Section<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            complete: true,
+        }
+    }
+}
+
+/// A whole scenario file.
+///
+/// Built by [`RawScenario::parse`] rather than derived, so that each section
+/// and each array item is deserialized on its own and all their shape errors
+/// are reported. The top level still rejects unknown keys, like
+/// `deny_unknown_fields` does.
+#[derive(Debug, Default)]
+pub(crate) struct RawScenario {
+    /// `name`: short run name of `[a-z0-9-]`; it becomes part of the run id
+    /// and of the results folder name. Required.
+    pub name: Option<Text>,
+    /// `seed`: the run's one seed (every random choice derives from it);
+    /// absent means the caller picks one and prints it. Optional.
+    pub seed: Option<Int>,
+    /// `duration`: total load time, a duration string such as `"30s"`. Required.
+    pub duration: Option<Text>,
+    /// `[target]`: where requests go. Optional; defaults to the embedded double.
+    pub target: Option<RawTarget>,
+    /// `[sim]`: settings of the embedded double. Optional; everything has defaults.
+    pub sim: Option<RawSim>,
+    /// `[[iam.roles]]`: roles that exist when the run starts.
+    pub roles: Section<RawRole>,
+    /// `[[iam.instance_profiles]]`: instance profiles, each wrapping one role.
+    pub instance_profiles: Section<RawInstanceProfile>,
+    /// `[[s3.buckets]]`: buckets that exist when the run starts.
+    pub buckets: Section<RawBucket>,
+    /// `[[fleet]]`: groups of simulated instances.
+    pub fleet: Section<RawFleetGroup>,
+    /// `[[load]]`: request streams.
+    pub load: Section<RawLoad>,
+    /// `[[timeline]]`: changes made while the load runs.
+    pub timeline: Section<RawTimelineEntry>,
+}
+
+const TOP_LEVEL_FIELDS: &[&str] = &[
+    "name", "seed", "duration", "target", "sim", "iam", "s3", "fleet", "load", "timeline",
+];
+const IAM_FIELDS: &[&str] = &["roles", "instance_profiles"];
+const S3_FIELDS: &[&str] = &["buckets"];
+const REQUIRED_TOP_LEVEL: &[&str] = &["name", "duration"];
+
+impl RawScenario {
+    /// Read the document's shape. `Err` holds TOML syntax errors (nothing
+    /// else can be trusted after one); `Ok` holds the scenario with every item
+    /// that deserialized, plus the shape errors of those that did not.
+    pub(crate) fn parse(text: &str) -> Result<(Self, Vec<ShapeError>), Vec<ShapeError>> {
+        let (document, syntax_errors) = DeTable::parse_recoverable(text);
+        if !syntax_errors.is_empty() {
+            return Err(syntax_errors.into_iter().map(ShapeError::from).collect());
+        }
+        let mut errors = Vec::new();
+        let mut raw = Self::default();
+        let mut seen = Vec::new();
+        for (key, value) in document.into_inner() {
+            seen.push(key.get_ref().to_string());
+            let key_span = key.span();
+            match key.get_ref().as_ref() {
+                "name" => raw.name = one(value, &mut errors),
+                "seed" => raw.seed = one(value, &mut errors),
+                "duration" => raw.duration = one(value, &mut errors),
+                "target" => raw.target = one(value, &mut errors),
+                "sim" => raw.sim = one(value, &mut errors),
+                "iam" => {
+                    for (key, value) in table(key_span, value, IAM_FIELDS, &mut errors) {
+                        match key.get_ref().as_ref() {
+                            "roles" => raw.roles = each(key.span(), value, &mut errors),
+                            _ => raw.instance_profiles = each(key.span(), value, &mut errors),
+                        }
+                    }
+                }
+                "s3" => {
+                    for (key, value) in table(key_span, value, S3_FIELDS, &mut errors) {
+                        debug_assert_eq!(key.get_ref(), "buckets");
+                        raw.buckets = each(key.span(), value, &mut errors);
+                    }
+                }
+                "fleet" => raw.fleet = each(key_span, value, &mut errors),
+                "load" => raw.load = each(key_span, value, &mut errors),
+                "timeline" => raw.timeline = each(key_span, value, &mut errors),
+                other => errors.push(unknown_field(other, key_span, TOP_LEVEL_FIELDS)),
+            }
+        }
+        for field in REQUIRED_TOP_LEVEL {
+            if !seen.iter().any(|key| key == field) {
+                errors.push(ShapeError {
+                    message: format!("missing field `{field}`"),
+                    span: 0..0,
+                });
+            }
+        }
+        Ok((raw, errors))
+    }
+}
+
+/// Deserialize one value, recording its shape error.
+fn one<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    errors: &mut Vec<ShapeError>,
+) -> Option<T> {
+    T::deserialize(ValueDeserializer::from(value))
+        .map_err(|error| errors.push(error.into()))
+        .ok()
+}
+
+/// Deserialize an array of tables item by item.
+fn each<T: DeserializeOwned>(
+    key_span: Range<usize>,
+    value: Spanned<DeValue<'_>>,
+    errors: &mut Vec<ShapeError>,
+) -> Section<T> {
+    let span = value.span();
+    let DeValue::Array(items) = value.into_inner() else {
+        errors.push(ShapeError {
+            message: "expected an array of tables (`[[...]]` entries)".into(),
+            span: if span.is_empty() { key_span } else { span },
+        });
+        return Section {
+            items: Vec::new(),
+            complete: false,
+        };
+    };
+    let mut section = Section::default();
+    for item in items {
+        match one(item, errors) {
+            Some(item) => section.items.push(item),
+            None => section.complete = false,
+        }
+    }
+    section
+}
+
+/// The entries of a table that only groups others (`[iam]`, `[s3]`), with
+/// unknown keys reported.
+fn table<'i>(
+    key_span: Range<usize>,
+    value: Spanned<DeValue<'i>>,
+    fields: &[&str],
+    errors: &mut Vec<ShapeError>,
+) -> Vec<(Spanned<std::borrow::Cow<'i, str>>, Spanned<DeValue<'i>>)> {
+    let DeValue::Table(entries) = value.into_inner() else {
+        errors.push(ShapeError {
+            message: format!("expected a table with {}", expected_list(fields)),
+            span: key_span,
+        });
+        return Vec::new();
+    };
+    let mut known = Vec::new();
+    for (key, value) in entries {
+        if fields.contains(&key.get_ref().as_ref()) {
+            known.push((key, value));
+        } else {
+            errors.push(unknown_field(key.get_ref(), key.span(), fields));
+        }
+    }
+    known
+}
+
+fn unknown_field(key: &str, span: Range<usize>, fields: &[&str]) -> ShapeError {
+    ShapeError {
+        message: format!("unknown field `{key}`, expected {}", expected_list(fields)),
+        span,
+    }
+}
+
+/// Same wording as serde's, so every unknown-field message reads alike.
+fn expected_list(fields: &[&str]) -> String {
+    let quoted: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+    match quoted.as_slice() {
+        [only] => only.clone(),
+        _ => format!("one of {}", quoted.join(", ")),
+    }
+}
+
+/// `[target]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    /// `"sim"` (the embedded double). `"endpoint"` and `"aws"` are recognised
+    /// so the error can say they are not supported yet. Required.
+    pub kind: Text,
+    /// The endpoint URL for `kind = "endpoint"`; accepted only so that a file
+    /// written for a later version gets the "not supported yet" error rather
+    /// than "unknown field".
+    pub url: Option<Text>,
+}
+
+/// `[sim]`: the embedded double's models.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSim {
+    /// AWS account id the double pretends to be: 12 digits, used in every
+    /// ARN. Default `"123456789012"`.
+    pub account_id: Option<Text>,
+    /// `[sim.propagation]`: how IAM changes reach the authorizer replicas.
+    pub propagation: Option<RawPropagation>,
+    /// `[sim.quotas]`: request quotas, per second per bucket.
+    pub quotas: Option<RawQuotas>,
+}
+
+/// `[sim.propagation]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPropagation {
+    /// Delay distribution: `"fixed"` (needs `delay`) or `"uniform"` (needs
+    /// `min` and `max`). Absent: uniform 2s–4s, the typical delay.
+    pub model: Option<Text>,
+    /// For `fixed`: every replica applies every change after this duration.
+    pub delay: Option<Text>,
+    /// For `uniform`: the shortest delay.
+    pub min: Option<Text>,
+    /// For `uniform`: the longest delay (at least `min`).
+    pub max: Option<Text>,
+    /// Number of authorizer replicas, 1..=1024, default 8. Requests are
+    /// routed across them, so more replicas means more flapping while a
+    /// change propagates.
+    pub replicas: Option<Int>,
+}
+
+/// `[sim.quotas]`: token-bucket rates in requests per second. Each absent
+/// field keeps AWS's documented or observed default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuotas {
+    /// S3 reads (GET/HEAD/LIST) per prefix; default 5500.
+    pub s3_read_per_s: Option<Int>,
+    /// S3 writes (PUT) per prefix; default 3500.
+    pub s3_write_per_s: Option<Int>,
+    /// STS calls per account; default 600.
+    pub sts_per_s: Option<Int>,
+    /// IAM control-plane calls per account; default 100.
+    pub iam_per_s: Option<Int>,
+    /// IMDS requests per instance; default 1024.
+    pub imds_per_s: Option<Int>,
+}
+
+/// `[[iam.roles]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRole {
+    /// IAM role name (1–64 of letters, digits and `+=,.@_-`). Required.
+    pub name: Text,
+    /// Who may assume the role: `"ec2"` (ec2.amazonaws.com), `"none"` (nobody:
+    /// the broken-trust cause from the runbook), or a path to a trust policy
+    /// JSON file relative to the scenario file. Required.
+    pub trust: Text,
+    /// Inline policies present at start: policy name → policy JSON file
+    /// relative to the scenario file. Optional.
+    pub inline: Option<InlinePolicies>,
+}
+
+/// An inline table of policy name → file, kept in file order with spans on
+/// both sides.
+#[derive(Debug, Default)]
+pub(crate) struct InlinePolicies(pub Vec<(Text, Text)>);
+
+impl<'de> Deserialize<'de> for InlinePolicies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> Visitor<'de> for Entries {
+            type Value = InlinePolicies;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of policy name = \"path/to/policy.json\"")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<Text, Text>()? {
+                    entries.push(entry);
+                }
+                // The TOML map hands keys over sorted; spans give the file order back.
+                entries.sort_by_key(|(name, _): &(Text, Text)| name.span().start);
+                Ok(InlinePolicies(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// `[[iam.instance_profiles]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInstanceProfile {
+    /// Instance profile name (1–128 of letters, digits and `+=,.@_-`). Required.
+    pub name: Text,
+    /// The role it hands to instances; must name a `[[iam.roles]]` entry. Required.
+    pub role: Text,
+}
+
+/// `[[s3.buckets]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBucket {
+    /// Bucket name, following S3's naming rules. Required.
+    pub name: Text,
+    /// Key pattern of objects created before the load starts, e.g.
+    /// `"obj-{0..99}"`. Optional: no objects.
+    pub objects: Option<Text>,
+    /// Size of each seeded object: `B`, `KiB` or `MiB`, at most 16MiB.
+    /// Default `"1KiB"`.
+    pub object_size: Option<Text>,
+}
+
+/// `[[fleet]]`: a group of identical simulated instances.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFleetGroup {
+    /// Group name (`[a-z0-9-]`), referenced by `[[load]] group`. Required.
+    pub group: Text,
+    /// The instance profile the instances launch with; must name an
+    /// `[[iam.instance_profiles]]` entry. Required.
+    pub instance_profile: Text,
+    /// Number of instances, 1..=256. Required.
+    pub instances: Int,
+    /// Requests in flight per instance at most, 1..=1024. Required.
+    pub workers_per_instance: Int,
+}
+
+/// `[[load]]`: one stream of requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLoad {
+    /// Name in reports; defaults to `op`. Must be unique.
+    pub name: Option<Text>,
+    /// The operation, e.g. `"s3:GetObject"`. Required.
+    pub op: Text,
+    /// Bucket for `s3:*` ops (required there); forbidden for `sts:*` ops.
+    pub bucket: Option<Text>,
+    /// Key pattern for Get/Put/Head (required there), e.g. `"obj-{0..99}"`.
+    pub keys: Option<Text>,
+    /// Requests per second across the whole fleet. Required.
+    pub rate: Spanned<RatePerS>,
+    /// When the stream starts, from the start of the run. Default `"0s"`.
+    pub start: Option<Text>,
+    /// When the stream stops. Default: the scenario's `duration`.
+    pub end: Option<Text>,
+    /// The `[[fleet]]` group that sends it. Default: all groups.
+    pub group: Option<Text>,
+}
+
+/// A request rate as written: an integer or a float.
+///
+/// Its own type so that a table or a string gets an error that says what a
+/// rate looks like.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RatePerS(pub f64);
+
+impl<'de> Deserialize<'de> for RatePerS {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Number;
+        impl Visitor<'_> for Number {
+            type Value = RatePerS;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of requests per second, such as 200 or 12.5")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RatePerS, E> {
+                Ok(RatePerS(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RatePerS, E> {
+                Ok(RatePerS(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RatePerS, E> {
+                Ok(RatePerS(v))
+            }
+        }
+        deserializer.deserialize_any(Number)
+    }
+}
+
+/// `[[timeline]]`: one change made during the run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimelineEntry {
+    /// When, from the start of the run; before `duration`. Required.
+    pub at: Text,
+    /// `"put-role-policy"` or `"delete-role-policy"`. Required.
+    pub action: Text,
+    /// The role changed; must name an `[[iam.roles]]` entry. Needed by both actions.
+    pub role: Option<Text>,
+    /// The inline policy's name. Needed by both actions.
+    pub policy_name: Option<Text>,
+    /// Policy JSON file, relative to the scenario file. `put-role-policy` only.
+    pub policy: Option<Text>,
+    /// Measure the change's propagation: `"grant"` (time until requests
+    /// succeed) or `"revoke"` (time until they are denied). Optional.
+    pub measure: Option<Text>,
+    /// The op whose outcomes measure it; defaults to the first `[[load]]`
+    /// entry's op. Only with `measure`.
+    pub probe_op: Option<Text>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_section_reports_its_own_shape_errors() {
+        let text = "name = \"x\"\nduration = \"1s\"\nbogus = 1\n\
+                    [[load]]\nop = \"s3:GetObject\"\nrat = 5\n\
+                    [[load]]\nop = \"s3:GetObject\"\nrate = 5\n\
+                    [iam]\nrole = []\n";
+        let (raw, errors) = RawScenario::parse(text).unwrap();
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(errors.len(), 3, "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("unknown field `bogus`"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("unknown field `rat`"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("unknown field `role`, expected one of `roles`"))
+        );
+        assert_eq!(raw.load.items.len(), 1);
+        assert!(!raw.load.complete);
+    }
+
+    #[test]
+    fn inline_policies_keep_file_order_and_spans() {
+        let text = "name = \"x\"\nduration = \"1s\"\n[[iam.roles]]\nname = \"r\"\ntrust = \"ec2\"\ninline = { b = \"b.json\", a = \"a.json\" }\n";
+        let (raw, errors) = RawScenario::parse(text).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let inline = &raw.roles.items[0].inline.as_ref().unwrap().0;
+        let names: Vec<&str> = inline.iter().map(|(k, _)| k.get_ref().as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert_eq!(&text[inline[0].0.span()], "b");
+    }
+}

@@ -1,0 +1,205 @@
+//! The IAM Query API (`https://iam.amazonaws.com/doc/2010-05-08/`): each
+//! action parses its parameters, asks the store, and renders AWS's XML.
+//! Policy documents in responses are URL-encoded, as IAM returns them.
+
+use std::sync::Arc;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::store::{InstanceProfile, Role};
+use crate::sim::clock::iso8601;
+use crate::sim::query::{Params, QueryError, element};
+use crate::sim::state::SimState;
+
+/// The IAM actions the double serves.
+pub const ACTIONS: &[&str] = &[
+    "CreateRole",
+    "GetRole",
+    "UpdateAssumeRolePolicy",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "DeleteRolePolicy",
+    "ListRolePolicies",
+    "CreateInstanceProfile",
+    "GetInstanceProfile",
+    "AddRoleToInstanceProfile",
+];
+
+/// The resource an IAM action is authorized against.
+pub fn resource_arn(state: &SimState, action: &str, params: &Params) -> String {
+    let account = &state.config.account_id;
+    match action {
+        "CreateInstanceProfile" | "GetInstanceProfile" => {
+            format!(
+                "arn:aws:iam::{account}:instance-profile/{}",
+                params.get("InstanceProfileName").unwrap_or("*")
+            )
+        }
+        _ => format!(
+            "arn:aws:iam::{account}:role/{}",
+            params.get("RoleName").unwrap_or("*")
+        ),
+    }
+}
+
+fn encode_doc(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+fn role_xml(r: &Role) -> String {
+    format!(
+        "<Role>{}{}{}{}{}{}</Role>",
+        element("Path", &r.path),
+        element("RoleName", &r.name),
+        element("RoleId", &r.role_id),
+        element("Arn", &r.arn),
+        element("CreateDate", &iso8601(r.created)),
+        element("AssumeRolePolicyDocument", &encode_doc(&r.trust_text)),
+    )
+}
+
+fn profile_xml(p: &InstanceProfile, role: Option<&Arc<Role>>) -> String {
+    let roles = role.map(|r| {
+        role_xml(r)
+            .replace("<Role>", "<member>")
+            .replace("</Role>", "</member>")
+    });
+    format!(
+        "<InstanceProfile>{}{}{}{}{}<Roles>{}</Roles></InstanceProfile>",
+        element("Path", &p.path),
+        element("InstanceProfileName", &p.name),
+        element("InstanceProfileId", &p.id),
+        element("Arn", &p.arn),
+        element("CreateDate", &iso8601(p.created)),
+        roles.unwrap_or_default(),
+    )
+}
+
+fn path_param(params: &Params) -> Result<String, QueryError> {
+    let path = params.get("Path").unwrap_or("/");
+    if path.starts_with('/') && path.ends_with('/') && path.len() <= 512 {
+        Ok(path.to_owned())
+    } else {
+        Err(QueryError::new(
+            400,
+            "ValidationError",
+            format!(
+                "The specified value for path is invalid: {path}. It must begin and end with / and contain only alphanumeric characters and/or / characters."
+            ),
+        ))
+    }
+}
+
+/// Runs one IAM action; `Ok` is the inner `<…Result>` XML.
+pub fn handle(state: &SimState, action: &str, params: &Params) -> Result<String, QueryError> {
+    let now = state.clock.elapsed();
+    let wall = state.now_wall();
+    match action {
+        "CreateRole" => {
+            let name = params.required("RoleName")?;
+            let trust = params.required("AssumeRolePolicyDocument")?;
+            let path = path_param(params)?;
+            let role = state
+                .iam_write()
+                .create_role(name, &path, trust, now, wall)?;
+            Ok(role_xml(&role))
+        }
+        "GetRole" => {
+            let name = params.required("RoleName")?;
+            let snap = state.iam_read().latest();
+            let role = snap.roles.get(name).ok_or_else(|| no_role(name))?;
+            Ok(role_xml(role))
+        }
+        "UpdateAssumeRolePolicy" => {
+            let name = params.required("RoleName")?;
+            let doc = params.required("PolicyDocument")?;
+            state
+                .iam_write()
+                .update_assume_role_policy(name, doc, now)?;
+            Ok(String::new())
+        }
+        "PutRolePolicy" => {
+            let name = params.required("RoleName")?;
+            let policy = params.required("PolicyName")?;
+            let doc = params.required("PolicyDocument")?;
+            state.iam_write().put_role_policy(name, policy, doc, now)?;
+            Ok(String::new())
+        }
+        "GetRolePolicy" => {
+            let name = params.required("RoleName")?;
+            let policy = params.required("PolicyName")?;
+            let snap = state.iam_read().latest();
+            let role = snap.roles.get(name).ok_or_else(|| no_role(name))?;
+            let p = role.inline.get(policy).ok_or_else(|| {
+                QueryError::new(
+                    404,
+                    "NoSuchEntity",
+                    format!("The role policy with name {policy} cannot be found."),
+                )
+            })?;
+            Ok(format!(
+                "{}{}{}",
+                element("RoleName", &role.name),
+                element("PolicyName", &p.name),
+                element("PolicyDocument", &encode_doc(&p.text)),
+            ))
+        }
+        "DeleteRolePolicy" => {
+            let name = params.required("RoleName")?;
+            let policy = params.required("PolicyName")?;
+            state.iam_write().delete_role_policy(name, policy, now)?;
+            Ok(String::new())
+        }
+        "ListRolePolicies" => {
+            let name = params.required("RoleName")?;
+            let snap = state.iam_read().latest();
+            let role = snap.roles.get(name).ok_or_else(|| no_role(name))?;
+            let members: String = role.inline.keys().map(|k| element("member", k)).collect();
+            Ok(format!(
+                "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
+            ))
+        }
+        "CreateInstanceProfile" => {
+            let name = params.required("InstanceProfileName")?;
+            let path = path_param(params)?;
+            let p = state
+                .iam_write()
+                .create_instance_profile(name, &path, now, wall)?;
+            Ok(profile_xml(&p, None))
+        }
+        "GetInstanceProfile" => {
+            let name = params.required("InstanceProfileName")?;
+            let snap = state.iam_read().latest();
+            let p = snap.profiles.get(name).ok_or_else(|| {
+                QueryError::new(
+                    404,
+                    "NoSuchEntity",
+                    format!("Instance Profile {name} cannot be found."),
+                )
+            })?;
+            let role = p.role.as_ref().and_then(|r| snap.roles.get(r));
+            Ok(profile_xml(p, role))
+        }
+        "AddRoleToInstanceProfile" => {
+            let profile = params.required("InstanceProfileName")?;
+            let role = params.required("RoleName")?;
+            state
+                .iam_write()
+                .add_role_to_instance_profile(profile, role, now)?;
+            Ok(String::new())
+        }
+        other => Err(QueryError::new(
+            400,
+            "InvalidAction",
+            format!("Could not find operation {other} for version 2010-05-08"),
+        )),
+    }
+}
+
+fn no_role(name: &str) -> QueryError {
+    QueryError::new(
+        404,
+        "NoSuchEntity",
+        format!("The role with name {name} cannot be found."),
+    )
+}

@@ -1,0 +1,377 @@
+//! IAM state: roles (trust policy, inline policies) and instance profiles,
+//! as an append-only list of immutable snapshots, one per change.
+//!
+//! The control plane (Get*/List*) always reads the newest snapshot — AWS's
+//! IAM reads are immediately consistent. Enforcement reads the snapshot its
+//! replica has applied (`sim::consistency`), which is how a change that the
+//! API has acknowledged can still be denied for a few seconds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::policy::{self, PolicyDocument, PolicyKind};
+use crate::sim::consistency::{PropagationConfig, Replicas, VersionRecord};
+use crate::sim::query::QueryError;
+
+/// IAM's documented limits that the double enforces.
+pub const MAX_ROLES: usize = 5000;
+pub const MAX_INSTANCE_PROFILES: usize = 5000;
+/// Aggregate inline policy size per role, excluding whitespace.
+pub const MAX_INLINE_POLICY_CHARS_PER_ROLE: usize = 10_240;
+
+#[derive(Debug)]
+pub struct InlinePolicy {
+    pub name: String,
+    /// The document as the caller sent it (GetRolePolicy returns it).
+    pub text: String,
+    pub doc: PolicyDocument,
+}
+
+#[derive(Debug)]
+pub struct Role {
+    pub name: String,
+    pub role_id: String,
+    pub arn: String,
+    pub path: String,
+    pub created: SystemTime,
+    pub trust_text: String,
+    pub trust: PolicyDocument,
+    pub inline: BTreeMap<String, Arc<InlinePolicy>>,
+}
+
+#[derive(Debug)]
+pub struct InstanceProfile {
+    pub name: String,
+    pub id: String,
+    pub arn: String,
+    pub path: String,
+    pub created: SystemTime,
+    /// AWS allows at most one role per instance profile.
+    pub role: Option<String>,
+}
+
+/// One immutable view of IAM.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub roles: BTreeMap<String, Arc<Role>>,
+    pub profiles: BTreeMap<String, Arc<InstanceProfile>>,
+}
+
+/// IAM state with its version history and replica schedule.
+pub struct IamState {
+    pub account_id: String,
+    snapshots: Vec<Arc<Snapshot>>,
+    replicas: Replicas,
+    ids: u64,
+}
+
+fn no_such_entity(kind: &str, name: &str) -> QueryError {
+    QueryError::new(
+        404,
+        "NoSuchEntity",
+        format!("The {kind} with name {name} cannot be found."),
+    )
+}
+
+fn malformed(e: impl std::fmt::Display) -> QueryError {
+    QueryError::new(400, "MalformedPolicyDocument", e.to_string())
+}
+
+/// Parses a document the way IAM validates it on write.
+pub fn parse_document(text: &str, kind: PolicyKind) -> Result<PolicyDocument, QueryError> {
+    policy::parse_policy(text, kind).map_err(malformed)
+}
+
+impl IamState {
+    pub fn new(account_id: String, propagation: PropagationConfig, seed: u64) -> Self {
+        Self {
+            account_id,
+            snapshots: vec![Arc::new(Snapshot::default())],
+            replicas: Replicas::new(propagation, seed),
+            ids: 0,
+        }
+    }
+
+    /// The control-plane view: always the newest.
+    pub fn latest(&self) -> Arc<Snapshot> {
+        self.snapshots[self.snapshots.len() - 1].clone()
+    }
+
+    pub fn replica_count(&self) -> usize {
+        self.replicas.replica_count()
+    }
+
+    /// The enforcement view of one replica at `now`.
+    pub fn at_replica(&self, replica: usize, now: Duration) -> (u64, Arc<Snapshot>) {
+        let v = self.replicas.version_at(replica, now);
+        (v, self.snapshots[v as usize].clone())
+    }
+
+    pub fn propagation_records(&self) -> &[VersionRecord] {
+        self.replicas.records()
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.ids += 1;
+        format!("{prefix}{:017X}", crate::sim::rng::mix64(self.ids) >> 4)
+    }
+
+    /// Applies a change to a copy of the newest snapshot; on success it
+    /// becomes a new version, published to the replicas at `now`.
+    fn mutate<T>(
+        &mut self,
+        label: String,
+        now: Duration,
+        f: impl FnOnce(&mut Snapshot, &mut Self) -> Result<T, QueryError>,
+    ) -> Result<T, QueryError> {
+        let mut next = (*self.latest()).clone();
+        let out = f(&mut next, self)?;
+        self.snapshots.push(Arc::new(next));
+        let v = self.replicas.publish(label, now);
+        assert_eq!(
+            v as usize,
+            self.snapshots.len() - 1,
+            "snapshot and replica versions agree"
+        );
+        Ok(out)
+    }
+
+    pub fn create_role(
+        &mut self,
+        name: &str,
+        path: &str,
+        trust_text: &str,
+        now: Duration,
+        wall: SystemTime,
+    ) -> Result<Arc<Role>, QueryError> {
+        validate_name(name, "roleName", 64)?;
+        let trust = parse_document(trust_text, PolicyKind::Trust)?;
+        self.mutate(format!("CreateRole {name}"), now, |snap, this| {
+            if snap.roles.contains_key(name) {
+                return Err(QueryError::new(
+                    409,
+                    "EntityAlreadyExists",
+                    format!("Role with name {name} already exists."),
+                ));
+            }
+            if snap.roles.len() >= MAX_ROLES {
+                return Err(QueryError::new(
+                    409,
+                    "LimitExceeded",
+                    format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}"),
+                ));
+            }
+            let role = Arc::new(Role {
+                name: name.to_owned(),
+                role_id: this.next_id("AROA"),
+                arn: format!("arn:aws:iam::{}:role{}{name}", this.account_id, path),
+                path: path.to_owned(),
+                created: wall,
+                trust_text: trust_text.to_owned(),
+                trust,
+                inline: BTreeMap::new(),
+            });
+            snap.roles.insert(name.to_owned(), role.clone());
+            Ok(role)
+        })
+    }
+
+    pub fn update_assume_role_policy(
+        &mut self,
+        role: &str,
+        trust_text: &str,
+        now: Duration,
+    ) -> Result<(), QueryError> {
+        let trust = parse_document(trust_text, PolicyKind::Trust)?;
+        self.mutate(format!("UpdateAssumeRolePolicy {role}"), now, |snap, _| {
+            let old = snap
+                .roles
+                .get(role)
+                .ok_or_else(|| no_such_entity("role", role))?;
+            let new = Role {
+                trust_text: trust_text.to_owned(),
+                trust,
+                name: old.name.clone(),
+                role_id: old.role_id.clone(),
+                arn: old.arn.clone(),
+                path: old.path.clone(),
+                created: old.created,
+                inline: old.inline.clone(),
+            };
+            snap.roles.insert(role.to_owned(), Arc::new(new));
+            Ok(())
+        })
+    }
+
+    pub fn put_role_policy(
+        &mut self,
+        role: &str,
+        policy_name: &str,
+        text: &str,
+        now: Duration,
+    ) -> Result<(), QueryError> {
+        validate_name(policy_name, "policyName", 128)?;
+        let doc = parse_document(text, PolicyKind::Identity)?;
+        self.mutate(format!("PutRolePolicy {role}/{policy_name}"), now, |snap, _| {
+            let old = snap.roles.get(role).ok_or_else(|| no_such_entity("role", role))?;
+            let mut inline = old.inline.clone();
+            inline.insert(
+                policy_name.to_owned(),
+                Arc::new(InlinePolicy { name: policy_name.to_owned(), text: text.to_owned(), doc }),
+            );
+            let total: usize = inline
+                .values()
+                .map(|p| p.text.chars().filter(|c| !c.is_whitespace()).count())
+                .sum();
+            if total > MAX_INLINE_POLICY_CHARS_PER_ROLE {
+                return Err(QueryError::new(
+                    409,
+                    "LimitExceeded",
+                    format!("Maximum policy size of {MAX_INLINE_POLICY_CHARS_PER_ROLE} bytes exceeded for role {role}"),
+                ));
+            }
+            snap.roles.insert(role.to_owned(), Arc::new(role_with_inline(old, inline)));
+            Ok(())
+        })
+    }
+
+    pub fn delete_role_policy(
+        &mut self,
+        role: &str,
+        policy_name: &str,
+        now: Duration,
+    ) -> Result<(), QueryError> {
+        self.mutate(
+            format!("DeleteRolePolicy {role}/{policy_name}"),
+            now,
+            |snap, _| {
+                let old = snap
+                    .roles
+                    .get(role)
+                    .ok_or_else(|| no_such_entity("role", role))?;
+                let mut inline = old.inline.clone();
+                if inline.remove(policy_name).is_none() {
+                    return Err(no_such_entity("role policy", policy_name));
+                }
+                snap.roles
+                    .insert(role.to_owned(), Arc::new(role_with_inline(old, inline)));
+                Ok(())
+            },
+        )
+    }
+
+    pub fn create_instance_profile(
+        &mut self,
+        name: &str,
+        path: &str,
+        now: Duration,
+        wall: SystemTime,
+    ) -> Result<Arc<InstanceProfile>, QueryError> {
+        validate_name(name, "instanceProfileName", 128)?;
+        self.mutate(
+            format!("CreateInstanceProfile {name}"),
+            now,
+            |snap, this| {
+                if snap.profiles.contains_key(name) {
+                    return Err(QueryError::new(
+                        409,
+                        "EntityAlreadyExists",
+                        format!("Instance Profile {name} already exists."),
+                    ));
+                }
+                if snap.profiles.len() >= MAX_INSTANCE_PROFILES {
+                    return Err(QueryError::new(
+                        409,
+                        "LimitExceeded",
+                        "Cannot exceed quota for InstanceProfilesPerAccount",
+                    ));
+                }
+                let p = Arc::new(InstanceProfile {
+                    name: name.to_owned(),
+                    id: this.next_id("AIPA"),
+                    arn: format!(
+                        "arn:aws:iam::{}:instance-profile{}{name}",
+                        this.account_id, path
+                    ),
+                    path: path.to_owned(),
+                    created: wall,
+                    role: None,
+                });
+                snap.profiles.insert(name.to_owned(), p.clone());
+                Ok(p)
+            },
+        )
+    }
+
+    pub fn add_role_to_instance_profile(
+        &mut self,
+        profile: &str,
+        role: &str,
+        now: Duration,
+    ) -> Result<(), QueryError> {
+        self.mutate(
+            format!("AddRoleToInstanceProfile {profile}+{role}"),
+            now,
+            |snap, _| {
+                if !snap.roles.contains_key(role) {
+                    return Err(no_such_entity("role", role));
+                }
+                let old = snap
+                    .profiles
+                    .get(profile)
+                    .ok_or_else(|| no_such_entity("instance profile", profile))?;
+                if old.role.is_some() {
+                    return Err(QueryError::new(
+                        409,
+                        "LimitExceeded",
+                        "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
+                    ));
+                }
+                let new = InstanceProfile {
+                    name: old.name.clone(),
+                    id: old.id.clone(),
+                    arn: old.arn.clone(),
+                    path: old.path.clone(),
+                    created: old.created,
+                    role: Some(role.to_owned()),
+                };
+                snap.profiles.insert(profile.to_owned(), Arc::new(new));
+                Ok(())
+            },
+        )
+    }
+}
+
+fn role_with_inline(old: &Role, inline: BTreeMap<String, Arc<InlinePolicy>>) -> Role {
+    Role {
+        name: old.name.clone(),
+        role_id: old.role_id.clone(),
+        arn: old.arn.clone(),
+        path: old.path.clone(),
+        created: old.created,
+        trust_text: old.trust_text.clone(),
+        trust: old.trust.clone(),
+        inline,
+    }
+}
+
+/// IAM's name rule: 1..=max of `[\w+=,.@-]`.
+fn validate_name(name: &str, field: &str, max: usize) -> Result<(), QueryError> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(QueryError::new(
+            400,
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+ and length 1..={max}"
+            ),
+        ))
+    }
+}

@@ -1,0 +1,184 @@
+//! The double's shared state and the one data-plane decision every front
+//! end makes: pick a replica, evaluate IAM at its version, log the verdict.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use super::auth::{Credential, CredentialStore, Principal};
+use super::clock::{SimClock, ms};
+use super::consistency::PropagationConfig;
+use super::iam::authz::{self, AuthzDecision};
+use super::iam::store::IamState;
+use super::imds::Instance;
+use super::rng;
+use super::s3::ObjectStore;
+use super::throttle::{Quotas, Throttle};
+use super::truth::{RequestId, TruthLog, Verdict, VerdictKind};
+
+/// The AWS documentation's example key pair: the default administrator
+/// credentials of the double (never valid on real AWS).
+pub const EXAMPLE_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const EXAMPLE_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// Everything the double can be configured with. `Default` is what
+/// `iamstorm sim` serves.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Edge listener (S3, STS, IAM, admin API). Port 0 picks a free port.
+    pub listen: SocketAddr,
+    pub account_id: String,
+    pub region: String,
+    pub seed: u64,
+    pub admin_access_key_id: String,
+    pub admin_secret_access_key: String,
+    pub propagation: PropagationConfig,
+    pub quotas: Quotas,
+    /// Lifetime of credentials served by IMDS.
+    pub instance_credentials_ttl: Duration,
+    /// How many recent request verdicts the admin API can answer for.
+    pub truth_capacity: usize,
+    /// Largest object body accepted by PutObject.
+    pub max_object_bytes: u64,
+    /// Total bytes the in-memory object store may hold.
+    pub max_store_bytes: u64,
+    /// Largest Query-protocol (STS/IAM) request body.
+    pub max_query_body_bytes: usize,
+    /// At most this many simulated instances (each has an IMDS listener).
+    pub max_instances: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            account_id: "123456789012".to_owned(),
+            region: "us-east-1".to_owned(),
+            seed: 1,
+            admin_access_key_id: EXAMPLE_ACCESS_KEY_ID.to_owned(),
+            admin_secret_access_key: EXAMPLE_SECRET_ACCESS_KEY.to_owned(),
+            propagation: PropagationConfig::default(),
+            quotas: Quotas::default(),
+            instance_credentials_ttl: Duration::from_secs(6 * 3600),
+            truth_capacity: 1_000_000,
+            max_object_bytes: 64 * 1024 * 1024,
+            max_store_bytes: 1024 * 1024 * 1024,
+            max_query_body_bytes: 1024 * 1024,
+            max_instances: 1024,
+        }
+    }
+}
+
+pub struct SimState {
+    pub config: SimConfig,
+    pub clock: SimClock,
+    pub creds: CredentialStore,
+    pub iam: RwLock<IamState>,
+    pub throttle: Throttle,
+    pub truth: TruthLog,
+    pub objects: ObjectStore,
+    pub instances: RwLock<HashMap<String, Arc<Instance>>>,
+    /// Turns true when the double shuts down; every listener watches it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The outcome of a data-plane authorization, with where it was decided.
+pub struct Evaluated {
+    pub decision: AuthzDecision,
+    pub replica: u16,
+    pub version: u64,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        let creds = CredentialStore::new(config.seed);
+        creds.insert(Credential {
+            access_key_id: config.admin_access_key_id.clone(),
+            secret_access_key: config.admin_secret_access_key.clone(),
+            session_token: None,
+            expires_at: None,
+            principal: Principal::Root {
+                account_id: config.account_id.clone(),
+                user_arn: format!("arn:aws:iam::{}:root", config.account_id),
+            },
+        });
+        Self {
+            clock: SimClock::start(),
+            iam: RwLock::new(IamState::new(
+                config.account_id.clone(),
+                config.propagation.clone(),
+                config.seed,
+            )),
+            throttle: Throttle::new(config.quotas.clone()),
+            truth: TruthLog::new(config.truth_capacity),
+            objects: ObjectStore::new(config.max_object_bytes, config.max_store_bytes),
+            instances: RwLock::new(HashMap::new()),
+            shutdown,
+            creds,
+            config,
+        }
+    }
+
+    pub fn iam_read(&self) -> std::sync::RwLockReadGuard<'_, IamState> {
+        self.iam.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn iam_write(&self) -> std::sync::RwLockWriteGuard<'_, IamState> {
+        self.iam.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Routes request `id` to a replica (a pure function of seed and id) and
+    /// evaluates `action` on `resource` for `principal` at that replica's
+    /// IAM version.
+    pub fn evaluate(
+        &self,
+        id: RequestId,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+    ) -> Evaluated {
+        let now = self.clock.elapsed();
+        let iam = self.iam_read();
+        let replica = (rng::derive(self.config.seed, rng::STREAM_ROUTING, id.0)
+            % iam.replica_count() as u64) as usize;
+        let (version, snapshot) = iam.at_replica(replica, now);
+        drop(iam);
+        let decision = authz::authorize(&snapshot, principal, action, resource);
+        Evaluated {
+            decision,
+            replica: replica as u16,
+            version,
+        }
+    }
+
+    /// Logs a verdict for the admin API.
+    pub fn record(
+        &self,
+        id: RequestId,
+        kind: VerdictKind,
+        action: &str,
+        principal: Option<&Principal>,
+        evaluated: Option<&Evaluated>,
+        code: Option<&str>,
+        reason: String,
+    ) {
+        self.truth.record(
+            id,
+            Verdict {
+                kind,
+                action: action.to_owned(),
+                principal: principal.map(Principal::arn),
+                replica: evaluated.map(|e| e.replica),
+                version: evaluated.map(|e| e.version),
+                code: code.map(str::to_owned),
+                reason,
+                at_ms: ms(self.clock.elapsed()),
+            },
+        );
+    }
+
+    pub fn now_wall(&self) -> SystemTime {
+        self.clock.now_wall()
+    }
+}

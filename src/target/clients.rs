@@ -1,0 +1,102 @@
+//! Real AWS SDK clients for a target: the operator's (static admin keys,
+//! used for setup and timeline actions) and each simulated instance's
+//! (credentials from its own IMDS through `aws-config`'s provider, with its
+//! own identity cache and connection pool — never a shared cache, which
+//! holds at most 64 providers: `shared/reference/imds-sdk-probe.md` §7).
+
+use std::time::Duration;
+
+use aws_config::imds::credentials::ImdsCredentialsProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use super::Target;
+
+/// The SDK behaviour a scenario controls. Retries are off by default: the
+/// harness must see raw outcomes, not what the retry layer hid.
+#[derive(Clone, Debug)]
+pub struct SdkSettings {
+    pub retry: RetryConfig,
+    pub connect_timeout: Duration,
+    pub operation_timeout: Duration,
+}
+
+impl Default for SdkSettings {
+    fn default() -> Self {
+        Self {
+            retry: RetryConfig::disabled(),
+            connect_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn base(target: &Target, settings: &SdkSettings) -> aws_types::sdk_config::Builder {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(target.region.clone()))
+        .endpoint_url(target.endpoint_url.clone())
+        .retry_config(settings.retry.clone())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(settings.connect_timeout)
+                .operation_timeout(settings.operation_timeout)
+                .build(),
+        )
+}
+
+/// The operator's configuration: static admin keys, standard retries
+/// (setup must not fail on one throttled call).
+pub fn operator_config(target: &Target) -> SdkConfig {
+    let creds = Credentials::new(
+        target.admin_access_key_id.clone(),
+        target.admin_secret_access_key.clone(),
+        None,
+        None,
+        "iamstorm-operator",
+    );
+    let settings = SdkSettings {
+        retry: RetryConfig::standard().with_max_attempts(5),
+        ..SdkSettings::default()
+    };
+    base(target, &settings)
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .build()
+}
+
+/// One instance's configuration: credentials from its IMDS endpoint.
+pub fn instance_config(
+    target: &Target,
+    imds_endpoint: &str,
+    settings: &SdkSettings,
+) -> Result<(SdkConfig, SharedCredentialsProvider), aws_smithy_runtime_api::box_error::BoxError> {
+    let imds = aws_config::imds::Client::builder()
+        .endpoint(imds_endpoint)?
+        .build();
+    let provider = SharedCredentialsProvider::new(
+        ImdsCredentialsProvider::builder().imds_client(imds).build(),
+    );
+    let config = base(target, settings)
+        .credentials_provider(provider.clone())
+        .build();
+    Ok((config, provider))
+}
+
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+pub fn sts(config: &SdkConfig) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(config)
+}
+
+pub fn iam(config: &SdkConfig) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(config)
+}
