@@ -94,7 +94,7 @@ fn init_tracing() {
     // Quiet by default: the SDK's WARN lines about IMDS are part of what a
     // scenario provokes; RUST_LOG=aws_config=warn shows them.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,s3s=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -278,7 +278,7 @@ async fn handle_query(
                 VerdictKind::AuthFailed,
                 None,
                 None,
-                QueryError::new(status, code, format!("{message}")),
+                QueryError::new(status, code, message),
             );
         }
     };

@@ -104,7 +104,6 @@ impl S3 for S3Backend {
         );
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{name}")),
-            ..Default::default()
         }))
     }
 
