@@ -24,7 +24,6 @@ use crate::scenario::{self, Measure, Propagation, Scenario};
 use crate::setup;
 use crate::sim::SimConfig;
 use crate::sim::consistency::{DelayModel, PropagationConfig};
-use crate::sim::throttle::Quotas;
 use crate::target::Target;
 use crate::target::admin::PropagationTruth;
 use crate::target::clients::{self, SdkSettings};
@@ -114,13 +113,7 @@ fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
             replicas: s.replicas,
             delay,
         },
-        quotas: Quotas {
-            s3_read_per_s: s.quotas.s3_read_per_s,
-            s3_write_per_s: s.quotas.s3_write_per_s,
-            sts_per_s: s.quotas.sts_per_s,
-            iam_per_s: s.quotas.iam_per_s,
-            imds_per_s: s.quotas.imds_per_s,
-        },
+        quotas: s.quotas,
         ..SimConfig::default()
     }
 }

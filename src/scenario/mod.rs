@@ -151,33 +151,9 @@ impl Default for Propagation {
     }
 }
 
-/// Quotas in requests per second, each 1..=[`MAX_QUOTA_PER_S`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quotas {
-    /// S3 GET/HEAD/LIST per prefix.
-    pub s3_read_per_s: u32,
-    /// S3 PUT per prefix.
-    pub s3_write_per_s: u32,
-    /// STS per account.
-    pub sts_per_s: u32,
-    /// IAM control plane per account.
-    pub iam_per_s: u32,
-    /// IMDS per instance.
-    pub imds_per_s: u32,
-}
-
-impl Default for Quotas {
-    /// AWS's documented S3 per-prefix rates, and observed STS/IAM/IMDS limits.
-    fn default() -> Self {
-        Self {
-            s3_read_per_s: 5500,
-            s3_write_per_s: 3500,
-            sts_per_s: 600,
-            iam_per_s: 100,
-            imds_per_s: 1024,
-        }
-    }
-}
+/// Quotas in requests per second, each 1..=[`MAX_QUOTA_PER_S`]: the
+/// double's own configuration type, so defaults live in one place.
+pub use crate::sim::throttle::Quotas;
 
 /// An IAM role existing at start.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -110,7 +110,7 @@ impl SimState {
                 config.propagation.clone(),
                 config.seed,
             )),
-            throttle: Throttle::new(config.quotas.clone()),
+            throttle: Throttle::new(config.quotas),
             truth: TruthLog::new(config.truth_capacity),
             objects: ObjectStore::new(config.max_object_bytes, config.max_store_bytes),
             instances: RwLock::new(HashMap::new()),

@@ -13,7 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// Requests per second per bucket. Defaults follow AWS's documented or
 /// observed figures (see `shared/reference/aws-behavior.md` B.2).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quotas {
     /// S3 GET/HEAD per bucket (AWS: 5,500 per prefix).
     pub s3_read_per_s: u32,
