@@ -46,6 +46,12 @@ pub enum Command {
         /// Seed for the propagation model and ids.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The administrator's access key id (default: AWS's documentation example key).
+        #[arg(long, default_value = crate::sim::state::EXAMPLE_ACCESS_KEY_ID)]
+        access_key_id: String,
+        /// The administrator's secret access key.
+        #[arg(long, default_value = crate::sim::state::EXAMPLE_SECRET_ACCESS_KEY)]
+        secret_access_key: String,
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
@@ -79,8 +85,19 @@ pub fn main(cli: Cli) -> ExitCode {
                 Exit::Internal
             }
         },
-        Command::Sim { listen, seed } => match runtime() {
-            Ok(rt) => rt.block_on(serve_sim(listen, seed)),
+        Command::Sim {
+            listen,
+            seed,
+            access_key_id,
+            secret_access_key,
+        } => match runtime() {
+            Ok(rt) => rt.block_on(serve_sim(SimConfig {
+                listen,
+                seed,
+                admin_access_key_id: access_key_id,
+                admin_secret_access_key: secret_access_key,
+                ..SimConfig::default()
+            })),
             Err(e) => {
                 eprintln!("error: cannot start the async runtime: {e}");
                 Exit::Internal
@@ -121,7 +138,8 @@ fn validate(path: &std::path::Path) -> Exit {
     }
 }
 
-async fn serve_sim(listen: SocketAddr, seed: u64) -> Exit {
+async fn serve_sim(config: SimConfig) -> Exit {
+    let (listen, seed) = (config.listen, config.seed);
     if !listen.ip().is_loopback() {
         eprintln!(
             "warning: serving the double on {listen}, which is not a loopback address: anyone who can reach it can use the example admin keys"
@@ -153,6 +171,8 @@ async fn serve_sim(listen: SocketAddr, seed: u64) -> Exit {
         handle.admin_secret_access_key
     );
     println!("export AWS_REGION={}", handle.region);
+    // AWS CLI v1 and older boto3 read the region from this one.
+    println!("export AWS_DEFAULT_REGION={}", handle.region);
     wait_for_shutdown_signal().await;
     handle.shutdown();
     eprintln!("iamstorm sim: stopped");

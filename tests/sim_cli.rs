@@ -21,7 +21,7 @@ async fn sim_prints_working_exports_and_stops_on_sigterm() {
         if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
             exports.insert(k.to_owned(), v.to_owned());
         }
-        if exports.len() == 4 {
+        if exports.len() == 5 {
             break;
         }
     }
