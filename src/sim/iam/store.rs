@@ -1,16 +1,17 @@
-//! IAM state: roles (trust policy, inline policies) and instance profiles,
-//! as an append-only list of immutable snapshots, one per change.
+//! IAM state: roles (trust policy, inline policies, attached managed
+//! policies), managed policies (customer and AWS-managed) and instance
+//! profiles, as an append-only list of immutable snapshots, one per change.
 //!
 //! The control plane (Get*/List*) always reads the newest snapshot — AWS's
 //! IAM reads are immediately consistent. Enforcement reads the snapshot its
 //! replica has applied (`sim::consistency`), which is how a change that the
 //! API has acknowledged can still be denied for a few seconds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::policy::{self, PolicyDocument, PolicyKind};
+use super::policy::{self, PolicyDocument, PolicyKind, SizeQuota};
 use crate::sim::consistency::{PropagationConfig, Replicas, VersionRecord};
 use crate::sim::query::QueryError;
 
@@ -19,6 +20,10 @@ pub const MAX_ROLES: usize = 5000;
 pub const MAX_INSTANCE_PROFILES: usize = 5000;
 /// Aggregate inline policy size per role, excluding whitespace.
 pub const MAX_INLINE_POLICY_CHARS_PER_ROLE: usize = 10_240;
+/// Managed policies attached to one role (IAM's default quota).
+pub const MAX_ATTACHED_POLICIES_PER_ROLE: usize = 10;
+/// Customer managed policies per account.
+pub const MAX_CUSTOMER_MANAGED_POLICIES: usize = 1500;
 
 #[derive(Debug)]
 pub struct InlinePolicy {
@@ -28,7 +33,30 @@ pub struct InlinePolicy {
     pub doc: PolicyDocument,
 }
 
+/// A managed policy (customer or AWS-managed) with its default version.
 #[derive(Debug)]
+pub struct ManagedPolicy {
+    pub name: String,
+    pub policy_id: String,
+    /// `arn:aws:iam::ACCOUNT:policy/PATH/NAME` or `arn:aws:iam::aws:policy/NAME`.
+    pub arn: String,
+    pub path: String,
+    pub created: SystemTime,
+    /// The default version's id (always `v1`: the double keeps one version).
+    pub default_version_id: String,
+    /// The default version's document as the caller sent it.
+    pub text: String,
+    pub doc: PolicyDocument,
+}
+
+impl ManagedPolicy {
+    /// Whether AWS owns it (`arn:aws:iam::aws:policy/...`).
+    pub fn is_aws_managed(&self) -> bool {
+        self.arn.starts_with("arn:aws:iam::aws:policy/")
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Role {
     pub name: String,
     pub role_id: String,
@@ -38,6 +66,8 @@ pub struct Role {
     pub trust_text: String,
     pub trust: PolicyDocument,
     pub inline: BTreeMap<String, Arc<InlinePolicy>>,
+    /// ARNs of the attached managed policies.
+    pub attached: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -56,6 +86,71 @@ pub struct InstanceProfile {
 pub struct Snapshot {
     pub roles: BTreeMap<String, Arc<Role>>,
     pub profiles: BTreeMap<String, Arc<InstanceProfile>>,
+    /// Managed policies by ARN.
+    pub policies: BTreeMap<String, Arc<ManagedPolicy>>,
+}
+
+impl Snapshot {
+    /// How many roles have the policy `arn` attached (AttachmentCount).
+    pub fn attachment_count(&self, arn: &str) -> usize {
+        self.roles
+            .values()
+            .filter(|r| r.attached.contains(arn))
+            .count()
+    }
+
+    /// The initial state: no roles or profiles, the AWS-managed policies
+    /// the double knows.
+    pub fn initial() -> Self {
+        let mut snap = Snapshot::default();
+        for p in aws_managed_policies() {
+            snap.policies.insert(p.arn.clone(), Arc::new(p));
+        }
+        snap
+    }
+}
+
+/// AWS's `AmazonS3ReadOnlyAccess` default version document.
+pub const S3_READ_ONLY_ACCESS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*","s3:Describe*","s3-object-lambda:Get*","s3-object-lambda:List*"],"Resource":"*"}]}"#;
+/// AWS's `AmazonS3FullAccess` default version document.
+pub const S3_FULL_ACCESS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","s3-object-lambda:*"],"Resource":"*"}]}"#;
+
+/// The AWS-managed policies pre-seeded in every double: (name, AWS's
+/// policy id, creation time in Unix seconds, document).
+const AWS_MANAGED: &[(&str, &str, u64, &str)] = &[
+    (
+        "AmazonS3ReadOnlyAccess",
+        "ANPAIZTJ4DXE7G6AGAE6M",
+        1_423_248_058,
+        S3_READ_ONLY_ACCESS,
+    ),
+    (
+        "AmazonS3FullAccess",
+        "ANPAIFIR6V6BVTRAHWINE",
+        1_423_248_068,
+        S3_FULL_ACCESS,
+    ),
+];
+
+fn aws_managed_policies() -> Vec<ManagedPolicy> {
+    AWS_MANAGED
+        .iter()
+        .map(|&(name, id, created_unix_s, text)| {
+            // A built-in constant, not outside input: failing is a bug here.
+            let doc = policy::parse_policy(text, PolicyKind::Identity)
+                .unwrap_or_else(|e| panic!("built-in policy {name} parses: {e}"));
+            ManagedPolicy {
+                name: name.to_owned(),
+                policy_id: id.to_owned(),
+                arn: format!("arn:aws:iam::aws:policy/{name}"),
+                path: "/".to_owned(),
+                created: UNIX_EPOCH + Duration::from_secs(created_unix_s),
+                default_version_id: "v1".to_owned(),
+                text: text.to_owned(),
+                doc,
+            }
+        })
+        .collect()
 }
 
 /// IAM state with its version history and replica schedule.
@@ -74,6 +169,14 @@ fn no_such_entity(kind: &str, name: &str) -> QueryError {
     )
 }
 
+fn no_such_policy(arn: &str) -> QueryError {
+    QueryError::new(
+        404,
+        "NoSuchEntity",
+        format!("Policy {arn} does not exist or is not attachable."),
+    )
+}
+
 fn malformed(e: impl std::fmt::Display) -> QueryError {
     QueryError::new(400, "MalformedPolicyDocument", e.to_string())
 }
@@ -87,7 +190,7 @@ impl IamState {
     pub fn new(account_id: String, propagation: PropagationConfig, seed: u64) -> Self {
         Self {
             account_id,
-            snapshots: vec![Arc::new(Snapshot::default())],
+            snapshots: vec![Arc::new(Snapshot::initial())],
             replicas: Replicas::new(propagation, seed),
             ids: 0,
         }
@@ -171,6 +274,7 @@ impl IamState {
                 trust_text: trust_text.to_owned(),
                 trust,
                 inline: BTreeMap::new(),
+                attached: BTreeSet::new(),
             });
             snap.roles.insert(name.to_owned(), role.clone());
             Ok(role)
@@ -192,12 +296,7 @@ impl IamState {
             let new = Role {
                 trust_text: trust_text.to_owned(),
                 trust,
-                name: old.name.clone(),
-                role_id: old.role_id.clone(),
-                arn: old.arn.clone(),
-                path: old.path.clone(),
-                created: old.created,
-                inline: old.inline.clone(),
+                ..(**old).clone()
             };
             snap.roles.insert(role.to_owned(), Arc::new(new));
             Ok(())
@@ -341,18 +440,132 @@ impl IamState {
             },
         )
     }
+
+    /// CreatePolicy: a customer managed policy at
+    /// `arn:aws:iam::ACCOUNT:policy{path}{name}` with default version `v1`.
+    pub fn create_policy(
+        &mut self,
+        name: &str,
+        path: &str,
+        text: &str,
+        now: Duration,
+        wall: SystemTime,
+    ) -> Result<Arc<ManagedPolicy>, QueryError> {
+        validate_name(name, "policyName", 128)?;
+        let doc = parse_document(text, PolicyKind::Identity)?;
+        SizeQuota::Managed
+            .check(policy::policy_size(text), name)
+            .map_err(|e| QueryError::new(409, e.code(), e.message().to_owned()))?;
+        let arn = format!("arn:aws:iam::{}:policy{path}{name}", self.account_id);
+        self.mutate(format!("CreatePolicy {name}"), now, |snap, this| {
+            // Names are unique per account, whatever the path.
+            let taken = snap
+                .policies
+                .values()
+                .any(|p| !p.is_aws_managed() && p.name == name);
+            if taken {
+                return Err(QueryError::new(
+                    409,
+                    "EntityAlreadyExists",
+                    format!("A policy called {name} already exists. Duplicate names are not allowed."),
+                ));
+            }
+            let customer = snap.policies.values().filter(|p| !p.is_aws_managed()).count();
+            if customer >= MAX_CUSTOMER_MANAGED_POLICIES {
+                return Err(QueryError::new(
+                    409,
+                    "LimitExceeded",
+                    format!("Cannot exceed quota for PoliciesPerAccount: {MAX_CUSTOMER_MANAGED_POLICIES}"),
+                ));
+            }
+            let p = Arc::new(ManagedPolicy {
+                name: name.to_owned(),
+                policy_id: this.next_id("ANPA"),
+                arn: arn.clone(),
+                path: path.to_owned(),
+                created: wall,
+                default_version_id: "v1".to_owned(),
+                text: text.to_owned(),
+                doc,
+            });
+            snap.policies.insert(arn.clone(), p.clone());
+            Ok(p)
+        })
+    }
+
+    /// AttachRolePolicy. Attaching an already attached policy succeeds
+    /// (as on AWS) and still counts as a change.
+    pub fn attach_role_policy(
+        &mut self,
+        role: &str,
+        policy_arn: &str,
+        now: Duration,
+    ) -> Result<(), QueryError> {
+        self.mutate(
+            format!("AttachRolePolicy {role}+{policy_arn}"),
+            now,
+            |snap, _| {
+                let old = snap
+                    .roles
+                    .get(role)
+                    .ok_or_else(|| no_such_entity("role", role))?;
+                if !snap.policies.contains_key(policy_arn) {
+                    return Err(no_such_policy(policy_arn));
+                }
+                if !old.attached.contains(policy_arn)
+                    && old.attached.len() >= MAX_ATTACHED_POLICIES_PER_ROLE
+                {
+                    return Err(QueryError::new(
+                        409,
+                        "LimitExceeded",
+                        format!(
+                            "Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_POLICIES_PER_ROLE}"
+                        ),
+                    ));
+                }
+                let mut new = (**old).clone();
+                new.attached.insert(policy_arn.to_owned());
+                snap.roles.insert(role.to_owned(), Arc::new(new));
+                Ok(())
+            },
+        )
+    }
+
+    /// DetachRolePolicy: `NoSuchEntity` when the policy is not attached.
+    pub fn detach_role_policy(
+        &mut self,
+        role: &str,
+        policy_arn: &str,
+        now: Duration,
+    ) -> Result<(), QueryError> {
+        self.mutate(
+            format!("DetachRolePolicy {role}-{policy_arn}"),
+            now,
+            |snap, _| {
+                let old = snap
+                    .roles
+                    .get(role)
+                    .ok_or_else(|| no_such_entity("role", role))?;
+                if !old.attached.contains(policy_arn) {
+                    return Err(QueryError::new(
+                        404,
+                        "NoSuchEntity",
+                        format!("Policy {policy_arn} was not found."),
+                    ));
+                }
+                let mut new = (**old).clone();
+                new.attached.remove(policy_arn);
+                snap.roles.insert(role.to_owned(), Arc::new(new));
+                Ok(())
+            },
+        )
+    }
 }
 
 fn role_with_inline(old: &Role, inline: BTreeMap<String, Arc<InlinePolicy>>) -> Role {
     Role {
-        name: old.name.clone(),
-        role_id: old.role_id.clone(),
-        arn: old.arn.clone(),
-        path: old.path.clone(),
-        created: old.created,
-        trust_text: old.trust_text.clone(),
-        trust: old.trust.clone(),
         inline,
+        ..old.clone()
     }
 }
 
