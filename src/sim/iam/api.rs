@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::store::{InstanceProfile, Role};
+use super::store::{InstanceProfile, ManagedPolicy, Role};
 use crate::sim::clock::iso8601;
 use crate::sim::query::{Params, QueryError, element};
 use crate::sim::state::SimState;
@@ -23,6 +23,11 @@ pub const ACTIONS: &[&str] = &[
     "CreateInstanceProfile",
     "GetInstanceProfile",
     "AddRoleToInstanceProfile",
+    "CreatePolicy",
+    "GetPolicy",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
 ];
 
 /// The resource an IAM action is authorized against.
@@ -35,6 +40,12 @@ pub fn resource_arn(state: &SimState, action: &str, params: &Params) -> String {
                 params.get("InstanceProfileName").unwrap_or("*")
             )
         }
+        "CreatePolicy" => format!(
+            "arn:aws:iam::{account}:policy{}{}",
+            params.get("Path").unwrap_or("/"),
+            params.get("PolicyName").unwrap_or("*")
+        ),
+        "GetPolicy" => params.get("PolicyArn").unwrap_or("*").to_owned(),
         _ => format!(
             "arn:aws:iam::{account}:role/{}",
             params.get("RoleName").unwrap_or("*")
@@ -55,6 +66,23 @@ fn role_xml(r: &Role) -> String {
         element("Arn", &r.arn),
         element("CreateDate", &iso8601(r.created)),
         element("AssumeRolePolicyDocument", &encode_doc(&r.trust_text)),
+    )
+}
+
+fn policy_xml(p: &ManagedPolicy, attachment_count: usize) -> String {
+    let created = iso8601(p.created);
+    format!(
+        "<Policy>{}{}{}{}{}{}{}{}{}{}</Policy>",
+        element("PolicyName", &p.name),
+        element("PolicyId", &p.policy_id),
+        element("Arn", &p.arn),
+        element("Path", &p.path),
+        element("DefaultVersionId", &p.default_version_id),
+        element("AttachmentCount", &attachment_count.to_string()),
+        element("PermissionsBoundaryUsageCount", "0"),
+        element("IsAttachable", "true"),
+        element("CreateDate", &created),
+        element("UpdateDate", &created),
     )
 }
 
@@ -187,6 +215,55 @@ pub fn handle(state: &SimState, action: &str, params: &Params) -> Result<String,
                 .iam_write()
                 .add_role_to_instance_profile(profile, role, now)?;
             Ok(String::new())
+        }
+        "CreatePolicy" => {
+            let name = params.required("PolicyName")?;
+            let doc = params.required("PolicyDocument")?;
+            let path = path_param(params)?;
+            let p = state
+                .iam_write()
+                .create_policy(name, &path, doc, now, wall)?;
+            Ok(policy_xml(&p, 0))
+        }
+        "GetPolicy" => {
+            let arn = params.required("PolicyArn")?;
+            let snap = state.iam_read().latest();
+            let p = snap.policies.get(arn).ok_or_else(|| {
+                QueryError::new(404, "NoSuchEntity", format!("Policy {arn} was not found."))
+            })?;
+            Ok(policy_xml(p, snap.attachment_count(arn)))
+        }
+        "AttachRolePolicy" => {
+            let role = params.required("RoleName")?;
+            let arn = params.required("PolicyArn")?;
+            state.iam_write().attach_role_policy(role, arn, now)?;
+            Ok(String::new())
+        }
+        "DetachRolePolicy" => {
+            let role = params.required("RoleName")?;
+            let arn = params.required("PolicyArn")?;
+            state.iam_write().detach_role_policy(role, arn, now)?;
+            Ok(String::new())
+        }
+        "ListAttachedRolePolicies" => {
+            let name = params.required("RoleName")?;
+            let snap = state.iam_read().latest();
+            let role = snap.roles.get(name).ok_or_else(|| no_role(name))?;
+            let members: String = role
+                .attached
+                .iter()
+                .filter_map(|arn| snap.policies.get(arn))
+                .map(|p| {
+                    format!(
+                        "<member>{}{}</member>",
+                        element("PolicyName", &p.name),
+                        element("PolicyArn", &p.arn)
+                    )
+                })
+                .collect();
+            Ok(format!(
+                "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
+            ))
         }
         other => Err(QueryError::new(
             400,

@@ -1,6 +1,7 @@
 //! The data plane's one question — may this principal do this action on
 //! this resource, at this snapshot? — answered with AWS's evaluation and
-//! message, plus trust-policy checks for IMDS and `sts:AssumeRole`.
+//! message, plus trust-policy checks for IMDS and `sts:AssumeRole`. A
+//! role's identity-based policies are its inline and attached managed ones.
 
 use super::eval::{self, ContextKeys, Decision, PolicyRef, RequestContext, TrustPrincipal};
 use super::store::{Role, Snapshot};
@@ -45,10 +46,18 @@ pub fn authorize(
         .roles
         .get(role_name)
         .map(|role| {
-            role.inline
+            // Inline policies are named by name, managed ones by ARN (as
+            // AWS's explicit-deny message names them).
+            let inline = role
+                .inline
                 .values()
-                .map(|p| PolicyRef::identity(&p.doc, &p.name))
-                .collect()
+                .map(|p| PolicyRef::identity(&p.doc, &p.name));
+            let managed = role
+                .attached
+                .iter()
+                .filter_map(|arn| snapshot.policies.get(arn))
+                .map(|p| PolicyRef::identity(&p.doc, &p.arn));
+            inline.chain(managed).collect()
         })
         .unwrap_or_default();
     let mut ctx = RequestContext::new(&principal_arn, action, resource);

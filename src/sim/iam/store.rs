@@ -588,3 +588,136 @@ fn validate_name(name: &str, field: &str, max: usize) -> Result<(), QueryError> 
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::consistency::DelayModel;
+
+    const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    const READ_ONLY_ARN: &str = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+
+    fn state_with_role() -> IamState {
+        let mut iam = IamState::new(
+            "123456789012".to_owned(),
+            PropagationConfig {
+                replicas: 2,
+                delay: DelayModel::Fixed(Duration::ZERO),
+            },
+            7,
+        );
+        iam.create_role("r", "/", TRUST, Duration::ZERO, UNIX_EPOCH)
+            .expect("create role");
+        iam
+    }
+
+    fn version(iam: &IamState) -> usize {
+        iam.propagation_records().len() - 1
+    }
+
+    #[test]
+    fn aws_managed_policies_are_seeded_in_the_initial_snapshot() {
+        let iam = state_with_role();
+        let snap = iam.latest();
+        let ro = snap.policies.get(READ_ONLY_ARN).expect("seeded");
+        assert!(ro.is_aws_managed());
+        assert_eq!(
+            ro.doc.statements.len(),
+            1,
+            "one statement with five actions"
+        );
+        assert!(
+            snap.policies
+                .contains_key("arn:aws:iam::aws:policy/AmazonS3FullAccess")
+        );
+        assert_eq!(
+            iam.at_replica(0, Duration::ZERO).1.policies.len(),
+            2,
+            "version 0 already has them"
+        );
+    }
+
+    #[test]
+    fn attach_and_detach_each_bump_the_version() {
+        let mut iam = state_with_role();
+        let v0 = version(&iam);
+        iam.attach_role_policy("r", READ_ONLY_ARN, Duration::from_millis(10))
+            .expect("attach");
+        assert_eq!(version(&iam), v0 + 1);
+        assert!(iam.latest().roles["r"].attached.contains(READ_ONLY_ARN));
+        assert_eq!(iam.latest().attachment_count(READ_ONLY_ARN), 1);
+        let label = &iam.propagation_records()[v0 + 1].label;
+        assert_eq!(label, &format!("AttachRolePolicy r+{READ_ONLY_ARN}"));
+
+        iam.detach_role_policy("r", READ_ONLY_ARN, Duration::from_millis(20))
+            .expect("detach");
+        assert_eq!(version(&iam), v0 + 2);
+        assert!(iam.latest().roles["r"].attached.is_empty());
+        // The older snapshot still has it: enforcement can lag.
+        let (v, old) = iam.at_replica(0, Duration::from_millis(15));
+        assert_eq!(v as usize, v0 + 1);
+        assert!(old.roles["r"].attached.contains(READ_ONLY_ARN));
+    }
+
+    #[test]
+    fn failed_mutations_do_not_bump_the_version() {
+        let mut iam = state_with_role();
+        let v0 = version(&iam);
+        let e = iam
+            .attach_role_policy("r", "arn:aws:iam::aws:policy/Nope", Duration::ZERO)
+            .expect_err("unknown policy");
+        assert_eq!((e.status, e.code.as_str()), (404, "NoSuchEntity"));
+        let e = iam
+            .detach_role_policy("r", READ_ONLY_ARN, Duration::ZERO)
+            .expect_err("not attached");
+        assert_eq!(e.code, "NoSuchEntity");
+        let e = iam
+            .attach_role_policy("ghost", READ_ONLY_ARN, Duration::ZERO)
+            .expect_err("no role");
+        assert_eq!(e.code, "NoSuchEntity");
+        assert_eq!(version(&iam), v0);
+    }
+
+    #[test]
+    fn create_policy_names_limits_and_size() {
+        let mut iam = state_with_role();
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let p = iam
+            .create_policy("deny-get", "/", doc, Duration::ZERO, UNIX_EPOCH)
+            .expect("create");
+        assert_eq!(p.arn, "arn:aws:iam::123456789012:policy/deny-get");
+        assert_eq!(p.default_version_id, "v1");
+        assert!(p.policy_id.starts_with("ANPA"));
+        let e = iam
+            .create_policy("deny-get", "/x/", doc, Duration::ZERO, UNIX_EPOCH)
+            .expect_err("duplicate");
+        assert_eq!((e.status, e.code.as_str()), (409, "EntityAlreadyExists"));
+
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{}","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}]}}"#,
+            "A".repeat(6_144)
+        );
+        let e = iam
+            .create_policy("big", "/", &big, Duration::ZERO, UNIX_EPOCH)
+            .expect_err("over 6,144 characters");
+        assert_eq!(e.code, "LimitExceeded");
+        assert!(e.message.contains("PolicySize: 6144"), "{}", e.message);
+
+        for i in 0..MAX_ATTACHED_POLICIES_PER_ROLE {
+            let name = format!("p{i}");
+            let p = iam
+                .create_policy(&name, "/", doc, Duration::ZERO, UNIX_EPOCH)
+                .expect("create");
+            iam.attach_role_policy("r", &p.arn, Duration::ZERO)
+                .expect("within quota");
+        }
+        // Re-attaching one that is attached is not a new attachment.
+        iam.attach_role_policy("r", "arn:aws:iam::123456789012:policy/p0", Duration::ZERO)
+            .expect("idempotent");
+        let e = iam
+            .attach_role_policy("r", READ_ONLY_ARN, Duration::ZERO)
+            .expect_err("11th");
+        assert_eq!((e.status, e.code.as_str()), (409, "LimitExceeded"));
+        assert!(e.message.contains("PoliciesPerRole: 10"), "{}", e.message);
+    }
+}
