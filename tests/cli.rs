@@ -148,3 +148,52 @@ fn a_malformed_scenario_exits_2_with_file_line_col() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sigint_mid_run_writes_what_was_measured_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = out_dir("interrupted");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .args([
+            "run",
+            "tests/data/scenarios/revoke.toml",
+            "--out",
+            dir.to_str().expect("utf-8 path"),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("iamstorm runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    // The load has started once this line is printed; interrupt then.
+    for line in lines.by_ref() {
+        if line.expect("utf-8").starts_with("load:") {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().expect("exits");
+    assert_eq!(
+        exit.code(),
+        Some(130),
+        "interrupted exit code; stderr: {rest:?}"
+    );
+    let s = summary(&dir);
+    assert!(
+        s["duration_s"].as_f64().expect("duration") < 8.0,
+        "the summary covers the part that ran: {s}"
+    );
+    assert!(std::fs::read_dir(&dir).expect("out dir").all(|e| {
+        !e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")
+    }));
+}
