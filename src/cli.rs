@@ -57,10 +57,18 @@ pub enum Command {
     Validate { scenario: PathBuf },
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs an async command on a fresh multi-threaded runtime.
+fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+    {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            Exit::Internal
+        }
+    }
 }
 
 /// Runs a parsed command line.
@@ -73,36 +81,24 @@ pub fn main(cli: Cli) -> ExitCode {
             out,
             seed,
             quiet,
-        } => match runtime() {
-            Ok(rt) => rt.block_on(run_scenario(RunOptions {
-                scenario,
-                out,
-                seed,
-                quiet,
-            })),
-            Err(e) => {
-                eprintln!("error: cannot start the async runtime: {e}");
-                Exit::Internal
-            }
-        },
+        } => block_on(run_scenario(RunOptions {
+            scenario,
+            out,
+            seed,
+            quiet,
+        })),
         Command::Sim {
             listen,
             seed,
             access_key_id,
             secret_access_key,
-        } => match runtime() {
-            Ok(rt) => rt.block_on(serve_sim(SimConfig {
-                listen,
-                seed,
-                admin_access_key_id: access_key_id,
-                admin_secret_access_key: secret_access_key,
-                ..SimConfig::default()
-            })),
-            Err(e) => {
-                eprintln!("error: cannot start the async runtime: {e}");
-                Exit::Internal
-            }
-        },
+        } => block_on(serve_sim(SimConfig {
+            listen,
+            seed,
+            admin_access_key_id: access_key_id,
+            admin_secret_access_key: secret_access_key,
+            ..SimConfig::default()
+        })),
     };
     exit.into()
 }
