@@ -126,7 +126,8 @@ async fn attach_read_only_allows_detach_denies_again() {
     let truth = admin.propagation().await.expect("truth");
     let labels: Vec<&str> = truth.versions.iter().map(|v| v.label.as_str()).collect();
     assert!(
-        labels.contains(&"AttachRolePolicy app-role+arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+        labels
+            .contains(&"AttachRolePolicy app-role+arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
             && labels.contains(
                 &"DetachRolePolicy app-role-arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
             ),

@@ -87,6 +87,10 @@ def main():
     iam.put_role_policy(RoleName="smoke-role", PolicyName="read", PolicyDocument=READ)
     expect(json.loads(json.dumps(iam.get_role_policy(RoleName="smoke-role", PolicyName="read")["PolicyDocument"]))["Statement"][0]["Action"] == "s3:GetObject",
            "GetRolePolicy returns the document at once (control plane is consistent)")
+    read_only = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+    iam.attach_role_policy(RoleName="smoke-role", PolicyArn=read_only)
+    attached = iam.list_attached_role_policies(RoleName="smoke-role")["AttachedPolicies"]
+    expect([p["PolicyArn"] for p in attached] == [read_only], "AttachRolePolicy / ListAttachedRolePolicies (the runbook's step 2)")
     print("boto3 smoke: all checks passed")
 
 
