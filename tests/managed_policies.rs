@@ -263,3 +263,50 @@ async fn unknown_policy_and_the_eleventh_attachment_are_refused() {
     );
     assert_eq!(attached(&iam).await.len(), 10, "nothing changed");
 }
+
+/// The runbook's step 1 (`aws iam simulate-principal-policy`) answers from
+/// the control plane: it sees a grant at once, while enforcement still lags.
+#[tokio::test]
+async fn simulate_principal_policy_sees_the_grant_before_enforcement_does() {
+    let sim = start(std::time::Duration::from_secs(3), |_| {}).await;
+    let imds = world(&sim, iamstorm::setup::TRUST_EC2, None).await;
+    let iam = aws_sdk_iam::Client::new(&operator_config(&sim));
+    let role_arn = "arn:aws:iam::123456789012:role/app-role";
+    let simulate = |iam: aws_sdk_iam::Client| async move {
+        let out = iam
+            .simulate_principal_policy()
+            .policy_source_arn(role_arn)
+            .action_names("s3:GetObject")
+            .resource_arns("arn:aws:s3:::assets/obj-1")
+            .send()
+            .await
+            .expect("SimulatePrincipalPolicy answers");
+        out.evaluation_results()[0]
+            .eval_decision()
+            .as_str()
+            .to_owned()
+    };
+    assert_eq!(simulate(iam.clone()).await, "implicitDeny");
+    iam.put_role_policy()
+        .role_name(ROLE)
+        .policy_name("read")
+        .policy_document(READ_POLICY)
+        .send()
+        .await
+        .expect("grant");
+    assert_eq!(
+        simulate(iam.clone()).await,
+        "allowed",
+        "the simulator reads the newest policies"
+    );
+    let denied = s3(&instance_config(&sim, &imds))
+        .get_object()
+        .bucket(BUCKET)
+        .key(KEY)
+        .send()
+        .await;
+    assert!(
+        denied.is_err(),
+        "enforcement has not applied the 3 s-delayed grant yet"
+    );
+}

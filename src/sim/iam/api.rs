@@ -28,6 +28,7 @@ pub const ACTIONS: &[&str] = &[
     "AttachRolePolicy",
     "DetachRolePolicy",
     "ListAttachedRolePolicies",
+    "SimulatePrincipalPolicy",
 ];
 
 /// The resource an IAM action is authorized against.
@@ -46,6 +47,7 @@ pub fn resource_arn(state: &SimState, action: &str, params: &Params) -> String {
             params.get("PolicyName").unwrap_or("*")
         ),
         "GetPolicy" => params.get("PolicyArn").unwrap_or("*").to_owned(),
+        "SimulatePrincipalPolicy" => params.get("PolicySourceArn").unwrap_or("*").to_owned(),
         _ => format!(
             "arn:aws:iam::{account}:role/{}",
             params.get("RoleName").unwrap_or("*")
@@ -245,6 +247,7 @@ pub fn handle(state: &SimState, action: &str, params: &Params) -> Result<String,
             state.iam_write().detach_role_policy(role, arn, now)?;
             Ok(String::new())
         }
+        "SimulatePrincipalPolicy" => simulate_principal_policy(state, params),
         "ListAttachedRolePolicies" => {
             let name = params.required("RoleName")?;
             let snap = state.iam_read().latest();
@@ -279,4 +282,64 @@ fn no_role(name: &str) -> QueryError {
         "NoSuchEntity",
         format!("The role with name {name} cannot be found."),
     )
+}
+
+/// `Name.member.1`, `Name.member.2`, … — a Query-protocol list parameter.
+fn member_list<'a>(params: &'a Params, name: &str) -> Vec<&'a str> {
+    (1..)
+        .map_while(|i| params.get(&format!("{name}.member.{i}")))
+        .collect()
+}
+
+/// The runbook's step 1: how the role's *current* policies (control plane,
+/// immediately consistent — unlike enforcement) decide each action on each
+/// resource. Only role sources are supported.
+fn simulate_principal_policy(state: &SimState, params: &Params) -> Result<String, QueryError> {
+    let source = params.required("PolicySourceArn")?;
+    let actions = member_list(params, "ActionNames");
+    if actions.is_empty() {
+        return Err(QueryError::new(
+            400,
+            "ValidationError",
+            "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    let mut resources = member_list(params, "ResourceArns");
+    if resources.is_empty() {
+        resources.push("*");
+    }
+    let role_prefix = format!("arn:aws:iam::{}:role/", state.config.account_id);
+    let role_name = source
+        .strip_prefix(&role_prefix)
+        .and_then(|path| path.rsplit('/').next())
+        .ok_or_else(|| QueryError::new(400, "InvalidInput", format!("Invalid ARN {source}: the double simulates role sources (arn:aws:iam::ACCOUNT:role/NAME)")))?;
+    let snap = state.iam_read().latest();
+    if !snap.roles.contains_key(role_name) {
+        return Err(no_role(role_name));
+    }
+    let principal = crate::sim::auth::Principal::AssumedRole {
+        account_id: state.config.account_id.clone(),
+        role_name: role_name.to_owned(),
+        session_name: "iam-policy-simulation".to_owned(),
+    };
+    let mut members = String::new();
+    for action in &actions {
+        for resource in &resources {
+            let decision = super::authz::authorize(&snap, &principal, action, resource);
+            let verdict = match decision.deny {
+                None => "allowed",
+                Some(super::authz::DenyKind::Implicit) => "implicitDeny",
+                Some(super::authz::DenyKind::Explicit) => "explicitDeny",
+            };
+            members.push_str(&format!(
+                "<member>{}{}{}<MatchedStatements/><MissingContextValues/></member>",
+                element("EvalActionName", action),
+                element("EvalResourceName", resource),
+                element("EvalDecision", verdict),
+            ));
+        }
+    }
+    Ok(format!(
+        "<EvaluationResults>{members}</EvaluationResults><IsTruncated>false</IsTruncated>"
+    ))
 }
