@@ -289,17 +289,11 @@ impl IamState {
     ) -> Result<(), QueryError> {
         let trust = parse_document(trust_text, PolicyKind::Trust)?;
         self.mutate(format!("UpdateAssumeRolePolicy {role}"), now, |snap, _| {
-            let old = snap
-                .roles
-                .get(role)
-                .ok_or_else(|| no_such_entity("role", role))?;
-            let new = Role {
-                trust_text: trust_text.to_owned(),
-                trust,
-                ..(**old).clone()
-            };
-            snap.roles.insert(role.to_owned(), Arc::new(new));
-            Ok(())
+            edit_role(snap, role, |r| {
+                r.trust_text = trust_text.to_owned();
+                r.trust = trust;
+                Ok(())
+            })
         })
     }
 
@@ -313,8 +307,8 @@ impl IamState {
         validate_name(policy_name, "policyName", 128)?;
         let doc = parse_document(text, PolicyKind::Identity)?;
         self.mutate(format!("PutRolePolicy {role}/{policy_name}"), now, |snap, _| {
-            let old = snap.roles.get(role).ok_or_else(|| no_such_entity("role", role))?;
-            let mut inline = old.inline.clone();
+            edit_role(snap, role, |r| {
+            let inline = &mut r.inline;
             inline.insert(
                 policy_name.to_owned(),
                 Arc::new(InlinePolicy { name: policy_name.to_owned(), text: text.to_owned(), doc }),
@@ -330,8 +324,8 @@ impl IamState {
                     format!("Maximum policy size of {MAX_INLINE_POLICY_CHARS_PER_ROLE} bytes exceeded for role {role}"),
                 ));
             }
-            snap.roles.insert(role.to_owned(), Arc::new(role_with_inline(old, inline)));
             Ok(())
+            })
         })
     }
 
@@ -345,17 +339,10 @@ impl IamState {
             format!("DeleteRolePolicy {role}/{policy_name}"),
             now,
             |snap, _| {
-                let old = snap
-                    .roles
-                    .get(role)
-                    .ok_or_else(|| no_such_entity("role", role))?;
-                let mut inline = old.inline.clone();
-                if inline.remove(policy_name).is_none() {
-                    return Err(no_such_entity("role policy", policy_name));
-                }
-                snap.roles
-                    .insert(role.to_owned(), Arc::new(role_with_inline(old, inline)));
-                Ok(())
+                edit_role(snap, role, |r| match r.inline.remove(policy_name) {
+                    Some(_) => Ok(()),
+                    None => Err(no_such_entity("role policy", policy_name)),
+                })
             },
         )
     }
@@ -542,31 +529,37 @@ impl IamState {
             format!("DetachRolePolicy {role}-{policy_arn}"),
             now,
             |snap, _| {
-                let old = snap
-                    .roles
-                    .get(role)
-                    .ok_or_else(|| no_such_entity("role", role))?;
-                if !old.attached.contains(policy_arn) {
-                    return Err(QueryError::new(
-                        404,
-                        "NoSuchEntity",
-                        format!("Policy {policy_arn} was not found."),
-                    ));
-                }
-                let mut new = (**old).clone();
-                new.attached.remove(policy_arn);
-                snap.roles.insert(role.to_owned(), Arc::new(new));
-                Ok(())
+                edit_role(snap, role, |r| {
+                    if r.attached.remove(policy_arn) {
+                        Ok(())
+                    } else {
+                        Err(QueryError::new(
+                            404,
+                            "NoSuchEntity",
+                            format!("Policy {policy_arn} was not found."),
+                        ))
+                    }
+                })
             },
         )
     }
 }
 
-fn role_with_inline(old: &Role, inline: BTreeMap<String, Arc<InlinePolicy>>) -> Role {
-    Role {
-        inline,
-        ..old.clone()
-    }
+/// Replaces `role` in `snap` with an edited copy (snapshots are immutable
+/// once published, so every role change is copy-on-write).
+fn edit_role(
+    snap: &mut Snapshot,
+    role: &str,
+    edit: impl FnOnce(&mut Role) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
+    let mut new = (**snap
+        .roles
+        .get(role)
+        .ok_or_else(|| no_such_entity("role", role))?)
+    .clone();
+    edit(&mut new)?;
+    snap.roles.insert(role.to_owned(), Arc::new(new));
+    Ok(())
 }
 
 /// IAM's name rule: 1..=max of `[\w+=,.@-]`.
