@@ -177,6 +177,16 @@ fn no_such_policy(arn: &str) -> QueryError {
     )
 }
 
+/// `EntityAlreadyExists` (409), as IAM answers a duplicate name.
+fn already_exists(message: impl Into<String>) -> QueryError {
+    QueryError::new(409, "EntityAlreadyExists", message)
+}
+
+/// `LimitExceeded` (409), as IAM answers a quota hit.
+fn limit_exceeded(message: impl Into<String>) -> QueryError {
+    QueryError::new(409, "LimitExceeded", message)
+}
+
 fn malformed(e: impl std::fmt::Display) -> QueryError {
     QueryError::new(400, "MalformedPolicyDocument", e.to_string())
 }
@@ -252,18 +262,14 @@ impl IamState {
         let trust = parse_document(trust_text, PolicyKind::Trust)?;
         self.mutate(format!("CreateRole {name}"), now, |snap, this| {
             if snap.roles.contains_key(name) {
-                return Err(QueryError::new(
-                    409,
-                    "EntityAlreadyExists",
-                    format!("Role with name {name} already exists."),
-                ));
+                return Err(already_exists(format!(
+                    "Role with name {name} already exists."
+                )));
             }
             if snap.roles.len() >= MAX_ROLES {
-                return Err(QueryError::new(
-                    409,
-                    "LimitExceeded",
-                    format!("Cannot exceed quota for RolesPerAccount: {MAX_ROLES}"),
-                ));
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for RolesPerAccount: {MAX_ROLES}"
+                )));
             }
             let role = Arc::new(Role {
                 name: name.to_owned(),
@@ -318,11 +324,7 @@ impl IamState {
                 .map(|p| p.text.chars().filter(|c| !c.is_whitespace()).count())
                 .sum();
             if total > MAX_INLINE_POLICY_CHARS_PER_ROLE {
-                return Err(QueryError::new(
-                    409,
-                    "LimitExceeded",
-                    format!("Maximum policy size of {MAX_INLINE_POLICY_CHARS_PER_ROLE} bytes exceeded for role {role}"),
-                ));
+                return Err(limit_exceeded(format!("Maximum policy size of {MAX_INLINE_POLICY_CHARS_PER_ROLE} bytes exceeded for role {role}")));
             }
             Ok(())
             })
@@ -360,16 +362,12 @@ impl IamState {
             now,
             |snap, this| {
                 if snap.profiles.contains_key(name) {
-                    return Err(QueryError::new(
-                        409,
-                        "EntityAlreadyExists",
-                        format!("Instance Profile {name} already exists."),
-                    ));
+                    return Err(already_exists(format!(
+                        "Instance Profile {name} already exists."
+                    )));
                 }
                 if snap.profiles.len() >= MAX_INSTANCE_PROFILES {
-                    return Err(QueryError::new(
-                        409,
-                        "LimitExceeded",
+                    return Err(limit_exceeded(
                         "Cannot exceed quota for InstanceProfilesPerAccount",
                     ));
                 }
@@ -408,9 +406,7 @@ impl IamState {
                     .get(profile)
                     .ok_or_else(|| no_such_entity("instance profile", profile))?;
                 if old.role.is_some() {
-                    return Err(QueryError::new(
-                        409,
-                        "LimitExceeded",
+                    return Err(limit_exceeded(
                         "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1",
                     ));
                 }
@@ -451,19 +447,19 @@ impl IamState {
                 .values()
                 .any(|p| !p.is_aws_managed() && p.name == name);
             if taken {
-                return Err(QueryError::new(
-                    409,
-                    "EntityAlreadyExists",
-                    format!("A policy called {name} already exists. Duplicate names are not allowed."),
-                ));
+                return Err(already_exists(format!(
+                    "A policy called {name} already exists. Duplicate names are not allowed."
+                )));
             }
-            let customer = snap.policies.values().filter(|p| !p.is_aws_managed()).count();
+            let customer = snap
+                .policies
+                .values()
+                .filter(|p| !p.is_aws_managed())
+                .count();
             if customer >= MAX_CUSTOMER_MANAGED_POLICIES {
-                return Err(QueryError::new(
-                    409,
-                    "LimitExceeded",
-                    format!("Cannot exceed quota for PoliciesPerAccount: {MAX_CUSTOMER_MANAGED_POLICIES}"),
-                ));
+                return Err(limit_exceeded(format!(
+                    "Cannot exceed quota for PoliciesPerAccount: {MAX_CUSTOMER_MANAGED_POLICIES}"
+                )));
             }
             let p = Arc::new(ManagedPolicy {
                 name: name.to_owned(),
@@ -502,13 +498,9 @@ impl IamState {
                 if !old.attached.contains(policy_arn)
                     && old.attached.len() >= MAX_ATTACHED_POLICIES_PER_ROLE
                 {
-                    return Err(QueryError::new(
-                        409,
-                        "LimitExceeded",
-                        format!(
-                            "Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_POLICIES_PER_ROLE}"
-                        ),
-                    ));
+                    return Err(limit_exceeded(format!(
+                        "Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_POLICIES_PER_ROLE}"
+                    )));
                 }
                 let mut new = (**old).clone();
                 new.attached.insert(policy_arn.to_owned());
