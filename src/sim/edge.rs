@@ -14,6 +14,7 @@ use s3s::service::S3Service;
 use super::admin;
 use super::auth::{self, Principal};
 use super::iam;
+use super::iam::authz::RequestFacts;
 use super::query::{self, Params, QueryError};
 use super::state::{Evaluated, SimState};
 use super::sts;
@@ -327,7 +328,8 @@ async fn handle_query(
     } else {
         sts::resource_arn(&action_name, &params)
     };
-    let evaluated = resource.map(|r| state.evaluate(id, principal, &action, &r));
+    let evaluated =
+        resource.map(|r| state.evaluate(id, principal, &action, &r, &RequestFacts::NONE));
     if let Some(ev) = &evaluated
         && ev.decision.deny.is_some()
     {

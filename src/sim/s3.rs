@@ -464,7 +464,13 @@ impl S3Access for S3Policy {
                 return Err(s3_error!(SlowDown, "Please reduce your request rate."));
             }
         }
-        let evaluated = state.evaluate(edge.id, principal, &action, &resource);
+        let evaluated = state.evaluate(
+            edge.id,
+            principal,
+            &action,
+            &resource,
+            &super::iam::authz::RequestFacts::NONE,
+        );
         if let Some(deny) = &evaluated.decision.deny {
             let reason = match deny {
                 DenyKind::Implicit => "implicit deny",

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::auth::{Credential, CredentialStore, Principal};
 use super::clock::{SimClock, ms};
 use super::consistency::PropagationConfig;
-use super::iam::authz::{self, AuthzDecision};
+use super::iam::authz::{self, AuthzDecision, RequestFacts};
 use super::iam::store::IamState;
 use super::imds::Instance;
 use super::rng;
@@ -130,13 +130,14 @@ impl SimState {
 
     /// Routes request `id` to a replica (a pure function of seed and id) and
     /// evaluates `action` on `resource` for `principal` at that replica's
-    /// IAM version.
+    /// IAM version, with the request's own `facts` (resource policy, keys).
     pub fn evaluate(
         &self,
         id: RequestId,
         principal: &Principal,
         action: &str,
         resource: &str,
+        facts: &RequestFacts<'_>,
     ) -> Evaluated {
         let now = self.clock.elapsed();
         let iam = self.iam_read();
@@ -144,7 +145,7 @@ impl SimState {
             % iam.replica_count() as u64) as usize;
         let (version, snapshot) = iam.at_replica(replica, now);
         drop(iam);
-        let decision = authz::authorize(&snapshot, principal, action, resource);
+        let decision = authz::authorize(&snapshot, principal, action, resource, facts);
         Evaluated {
             decision,
             replica: replica as u16,

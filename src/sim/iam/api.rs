@@ -325,7 +325,13 @@ fn simulate_principal_policy(state: &SimState, params: &Params) -> Result<String
     let mut members = String::new();
     for action in &actions {
         for resource in &resources {
-            let decision = super::authz::authorize(&snap, &principal, action, resource);
+            let decision = super::authz::authorize(
+                &snap,
+                &principal,
+                action,
+                resource,
+                &super::authz::RequestFacts::NONE,
+            );
             let verdict = match decision.deny {
                 None => "allowed",
                 Some(super::authz::DenyKind::Implicit) => "implicitDeny",

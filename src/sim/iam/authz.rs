@@ -3,7 +3,10 @@
 //! message, plus trust-policy checks for IMDS and `sts:AssumeRole`. A
 //! role's identity-based policies are its inline and attached managed ones.
 
-use super::eval::{self, ContextKeys, Decision, PolicyRef, RequestContext, TrustPrincipal};
+use super::eval::{
+    self, ContextKeys, Decision, PolicyRef, PolicyType, RequestContext, TrustPrincipal,
+};
+use super::policy::PolicyDocument;
 use super::store::{Role, Snapshot};
 use crate::sim::auth::Principal;
 
@@ -25,11 +28,33 @@ pub struct AuthzDecision {
     pub message: String,
 }
 
+/// What a front end knows about one request beyond who, what and which:
+/// the resource's own policy (a bucket policy) and the request's condition
+/// keys (`aws:SourceIp`, `aws:SecureTransport`, `s3:prefix`, ...). The
+/// principal-derived keys (`aws:PrincipalArn`, ...) are added by
+/// [`authorize`] itself.
+#[derive(Debug, Default)]
+pub struct RequestFacts<'a> {
+    /// The resource-based policy and the name messages give it.
+    pub resource_policy: Option<(&'a PolicyDocument, &'a str)>,
+    /// Condition keys; a key inserted twice is multi-valued.
+    pub keys: Vec<(&'a str, &'a str)>,
+}
+
+impl RequestFacts<'_> {
+    /// No resource policy, no request keys.
+    pub const NONE: RequestFacts<'static> = RequestFacts {
+        resource_policy: None,
+        keys: Vec::new(),
+    };
+}
+
 pub fn authorize(
     snapshot: &Snapshot,
     principal: &Principal,
     action: &str,
     resource: &str,
+    facts: &RequestFacts<'_>,
 ) -> AuthzDecision {
     let principal_arn = principal.arn();
     let role_name = match principal {
@@ -42,7 +67,7 @@ pub fn authorize(
         }
         Principal::AssumedRole { role_name, .. } => role_name,
     };
-    let policies: Vec<PolicyRef<'_>> = snapshot
+    let mut policies: Vec<PolicyRef<'_>> = snapshot
         .roles
         .get(role_name)
         .map(|role| {
@@ -60,10 +85,20 @@ pub fn authorize(
             inline.chain(managed).collect()
         })
         .unwrap_or_default();
+    if let Some((document, name)) = facts.resource_policy {
+        policies.push(PolicyRef {
+            document,
+            policy_type: PolicyType::ResourceBased,
+            name,
+        });
+    }
     let mut ctx = RequestContext::new(&principal_arn, action, resource);
     ctx = ctx
         .with_key("aws:PrincipalArn", &principal_arn)
         .with_key("aws:PrincipalAccount", principal.account_id());
+    for (key, value) in &facts.keys {
+        ctx.keys.insert(key, value);
+    }
     let decision = eval::evaluate(&policies, &ctx);
     let (deny, message) = match decision {
         Decision::Allow(_) => (None, String::new()),
