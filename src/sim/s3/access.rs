@@ -232,7 +232,9 @@ impl S3Access for S3Policy {
                     AuthFailure::ExpiredToken => {
                         s3_error!(ExpiredToken, "The provided token has expired.")
                     }
-                    AuthFailure::InvalidToken => s3_error!(
+                    // A temporary key without its token is unknown to S3
+                    // (403 InvalidAccessKeyId); a wrong token is 400.
+                    AuthFailure::InvalidToken if token.is_some() => s3_error!(
                         InvalidToken,
                         "The provided token is malformed or otherwise invalid."
                     ),
