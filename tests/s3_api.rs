@@ -168,6 +168,28 @@ async fn bucket_and_object_lifecycle() {
         b"hello"
     );
 
+    let ranged = client
+        .get_object()
+        .bucket(BUCKET)
+        .key("copy")
+        .range("bytes=1-3")
+        .send()
+        .await
+        .expect("ranged get");
+    assert_eq!(ranged.content_range(), Some("bytes 1-3/5"));
+    assert_eq!(
+        &ranged.body.collect().await.expect("body").into_bytes()[..],
+        b"ell"
+    );
+    let err = client
+        .get_object()
+        .bucket(BUCKET)
+        .key("copy")
+        .range("bytes=9-")
+        .send()
+        .await
+        .expect_err("past the end");
+    assert_eq!(code(&err), "InvalidRange");
     let err = client
         .delete_bucket()
         .bucket(BUCKET)

@@ -222,14 +222,36 @@ impl S3 for S3Backend {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let obj = self.store().get(&req.input.bucket, &req.input.key)?;
-        Ok(S3Response::new(GetObjectOutput {
-            content_length: Some(obj.data.len() as i64),
+        let total = obj.len_bytes();
+        // Ranged GETs: the CLI downloads large objects in parallel ranges.
+        let range =
+            match &req.input.range {
+                None => None,
+                Some(r) => Some(r.check(total).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?),
+            };
+        let (data, content_range) = match &range {
+            Some(r) => (
+                obj.data.slice(r.start as usize..r.end as usize),
+                Some(format!("bytes {}-{}/{total}", r.start, r.end - 1)),
+            ),
+            None => (obj.data.clone(), None),
+        };
+        let output = GetObjectOutput {
+            content_length: Some(data.len() as i64),
+            content_range,
+            accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(etag(&obj)),
             last_modified: Some(obj.last_modified.into()),
             tag_count: (!obj.tags.is_empty()).then_some(obj.tags.len() as i32),
-            body: Some(StreamingBlob::from(s3s::Body::from(obj.data.clone()))),
+            body: Some(StreamingBlob::from(s3s::Body::from(data))),
             ..Default::default()
-        }))
+        };
+        Ok(match range {
+            Some(_) => S3Response::with_status(output, http::StatusCode::PARTIAL_CONTENT),
+            None => S3Response::new(output),
+        })
     }
 
     async fn head_object(
@@ -239,6 +261,7 @@ impl S3 for S3Backend {
         let obj = self.store().get(&req.input.bucket, &req.input.key)?;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(obj.data.len() as i64),
+            accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(etag(&obj)),
             last_modified: Some(obj.last_modified.into()),
             ..Default::default()
