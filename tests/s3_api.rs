@@ -18,6 +18,7 @@ use bytes::Bytes;
 use common::*;
 use http_body_util::BodyExt;
 use iamstorm::sim::SimHandle;
+use iamstorm::target::admin::RequestTruth;
 
 const TRUST_ACCOUNT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/app-role";
@@ -349,6 +350,21 @@ async fn a_bucket_policy_deny_beats_the_role_allow() {
         message.ends_with("is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::assets/secret/b with an explicit deny in a resource-based policy"),
         "{message}"
     );
+    let id = err.request_id().expect("request id").to_owned();
+    match admin(&sim).request(&id).await.expect("truth lookup") {
+        RequestTruth::Found { verdict } => {
+            assert_eq!(
+                (verdict.kind.as_str(), verdict.action.as_str()),
+                ("denied", "s3:GetObject")
+            );
+            assert!(
+                verdict.reason.starts_with("explicit deny"),
+                "{}",
+                verdict.reason
+            );
+        }
+        other => panic!("expected a verdict for {id}, got {other:?}"),
+    }
     role.get_object()
         .bucket(BUCKET)
         .key("public/a")
