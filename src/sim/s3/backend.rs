@@ -57,7 +57,8 @@ pub fn validate_tags(tags: &Tags) -> S3Result<()> {
     Ok(())
 }
 
-fn header_tags(raw: Option<&str>) -> S3Result<Tags> {
+/// Tags from an `x-amz-tagging` value (`k1=v1&k2=v2`), validated.
+pub(super) fn header_tags(raw: Option<&str>) -> S3Result<Tags> {
     let tags: Tags = raw.map_or_else(Vec::new, |raw| {
         form_urlencoded::parse(raw.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))

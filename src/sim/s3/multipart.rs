@@ -21,12 +21,7 @@ pub(super) async fn create(
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
-    let tags: store::Tags = input.tagging.as_deref().map_or_else(Vec::new, |raw| {
-        form_urlencoded::parse(raw.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    });
-    super::backend::validate_tags(&tags)?;
+    let tags = super::backend::header_tags(input.tagging.as_deref())?;
     let id = backend
         .state()
         .objects
