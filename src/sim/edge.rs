@@ -16,6 +16,7 @@ use super::auth::{self, Principal};
 use super::iam;
 use super::iam::authz::RequestFacts;
 use super::query::{self, Params, QueryError};
+use super::s3;
 use super::state::{Evaluated, SimState};
 use super::sts;
 use super::throttle::QuotaClass;
@@ -169,7 +170,13 @@ pub async fn handle(
             req.extensions_mut().insert(edge.clone());
             let req = req.map(s3s::Body::from);
             match s3.call(req).await {
-                Ok(resp) => finish_s3(&state, &edge, resp).await,
+                Ok(mut resp) => {
+                    if let Ok(v) = http::HeaderValue::from_str(&s3::wire::host_id(&id.to_string()))
+                    {
+                        resp.headers_mut().insert("x-amz-id-2", v);
+                    }
+                    finish_s3(&state, &edge, resp).await
+                }
                 Err(e) => {
                     edge.complete(
                         &state,
@@ -201,13 +208,20 @@ async fn finish_s3(
         edge.complete(state, status, None);
         return resp;
     }
-    let (parts, body) = resp.into_parts();
-    let bytes = match body.collect().await {
+    let (mut parts, body) = resp.into_parts();
+    let mut bytes = match body.collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => Bytes::new(),
     };
     let code = xml_code(&bytes);
     edge.complete(state, status, code);
+    let finished = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| s3::wire::finish_error_body(text, &edge.id.to_string()));
+    if let Some(text) = finished {
+        bytes = Bytes::from(text);
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+    }
     Response::from_parts(parts, s3s::Body::from(bytes))
 }
 

@@ -43,6 +43,8 @@ pub struct SimConfig {
     pub max_object_bytes: u64,
     /// Total bytes the in-memory object store may hold.
     pub max_store_bytes: u64,
+    /// Smallest multipart part but the last (S3: 5 MiB; lower it in tests).
+    pub s3_min_part_bytes: u64,
     /// Largest Query-protocol (STS/IAM) request body.
     pub max_query_body_bytes: usize,
     /// At most this many simulated instances (each has an IMDS listener).
@@ -64,6 +66,7 @@ impl Default for SimConfig {
             truth_capacity: 1_000_000,
             max_object_bytes: 64 * 1024 * 1024,
             max_store_bytes: 1024 * 1024 * 1024,
+            s3_min_part_bytes: 5 * 1024 * 1024,
             max_query_body_bytes: 1024 * 1024,
             max_instances: 1024,
         }
