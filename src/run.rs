@@ -112,8 +112,9 @@ fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
         propagation: PropagationConfig {
             replicas: s.replicas,
             delay,
+            ..PropagationConfig::default()
         },
-        quotas: s.quotas,
+        quotas: s.quotas.clone(),
         ..SimConfig::default()
     }
 }

@@ -855,6 +855,7 @@ impl Validator<'_> {
             sts_per_s: quotas.2?,
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
+            api_per_s: Default::default(),
         })
     }
 

@@ -25,6 +25,7 @@ pub async fn start(delay: Duration, tweak: impl FnOnce(&mut SimConfig)) -> SimHa
         propagation: PropagationConfig {
             replicas: 4,
             delay: DelayModel::Fixed(delay),
+            ..PropagationConfig::default()
         },
         ..SimConfig::default()
     };
