@@ -48,6 +48,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response<Bytes> {
     json(status, serde_json::json!({ "error": message.into() }))
 }
 
+/// Whether a peer may use the admin API: loopback always; others only
+/// when the double was started with `admin_allow_remote`.
+pub fn peer_allowed(peer: SocketAddr, allow_remote: bool) -> bool {
+    allow_remote || peer.ip().is_loopback()
+}
+
 /// The answer to a non-loopback peer when remote admin is off.
 pub fn refuse_remote(peer: SocketAddr) -> Response<Bytes> {
     error(
@@ -317,5 +323,21 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
             StatusCode::NOT_FOUND,
             format!("no admin endpoint {PREFIX}{other}; see ARCHITECTURE.md"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_peers_unless_remote_is_allowed() {
+        let v4: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let v6: SocketAddr = "[::1]:5000".parse().expect("addr");
+        let lan: SocketAddr = "192.168.1.20:5000".parse().expect("addr");
+        assert!(peer_allowed(v4, false) && peer_allowed(v6, false));
+        assert!(!peer_allowed(lan, false));
+        assert!(peer_allowed(lan, true));
+        assert_eq!(refuse_remote(lan).status(), StatusCode::FORBIDDEN);
     }
 }

@@ -176,8 +176,7 @@ pub async fn handle(
     let connection = req.extensions().get::<Connection>().copied();
     if req.uri().path().starts_with(admin::PREFIX) {
         if let Some(c) = connection
-            && !c.peer.ip().is_loopback()
-            && !state.config.admin_allow_remote
+            && !admin::peer_allowed(c.peer, state.config.admin_allow_remote)
         {
             return Ok(admin::refuse_remote(c.peer).map(s3s::Body::from));
         }
@@ -256,7 +255,13 @@ async fn inject(
     let Some(terminal) = decision.terminal else {
         return Ok(None);
     };
-    let full_action = format!("{service}:{action}");
+    // The ground truth names S3 requests by their IAM action (HeadObject is
+    // s3:GetObject), as the S3 front end does; keep the counters aligned.
+    let full_action = if service == "s3" {
+        super::s3::action_and_resource(action, &s3s::path::S3Path::Root).0
+    } else {
+        format!("{service}:{action}")
+    };
     let rule = terminal.rule;
     let (status, code, message, json) = match terminal.effect {
         Effect::Error {
@@ -353,7 +358,7 @@ async fn s3_preflight(
     if let Some(answer) = inject(state, id, "s3", action, protocol).await? {
         return Ok(Some(answer));
     }
-    let full_action = format!("s3:{action}");
+    let full_action = super::s3::action_and_resource(action, &s3s::path::S3Path::Root).0;
     let fail = |code: &str, status: u16, message: &str, reason: String| {
         state.record(
             id,
