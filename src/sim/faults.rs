@@ -69,7 +69,7 @@ pub struct Fault {
 /// A rule as the admin API and the harness send it (JSON). Times are either
 /// absolute on the double's clock (`start_ms`/`end_ms`) or relative to the
 /// moment the rule is posted (`after_ms`/`for_ms`).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// `latency`, `error`, `outage`, `reset` or `clock_skew`.
@@ -98,7 +98,7 @@ pub struct FaultSpec {
 /// A delay distribution in JSON: `{"model": "fixed", "delay_ms": 200}`,
 /// `uniform` (`min_ms`, `max_ms`), `lognormal` (`median_ms`, `p99_ms`),
 /// `empirical` (`samples_ms`).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DelaySpec {
     pub model: String,
