@@ -242,12 +242,13 @@ async fn new_instance_credentials_are_refused_until_the_lag_has_passed() {
     let imds = world(&sim, TRUST_EC2, Some(READ_POLICY)).await;
     let instance = instance_config(&sim, &imds);
     let sts = aws_sdk_sts::Client::new(&instance);
-    let fetched = Instant::now();
     let e = sts
         .get_caller_identity()
         .send()
         .await
         .expect_err("brand-new credentials");
+    // The provider fetched (and the double issued) the keys during that call.
+    let issued_before = Instant::now();
     assert_eq!(
         aws_sdk_sts::error::ProvideErrorMetadata::code(&e),
         Some("InvalidClientTokenId")
@@ -275,8 +276,8 @@ async fn new_instance_credentials_are_refused_until_the_lag_has_passed() {
         aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
         Some("InvalidAccessKeyId")
     );
-    // The window is the model's own, measured from issue (before `fetched`).
-    tokio::time::sleep(lag.saturating_sub(fetched.elapsed())).await;
+    // The window is the model's own, measured from issue (before `issued_before`).
+    tokio::time::sleep(lag.saturating_sub(issued_before.elapsed())).await;
     sts.get_caller_identity()
         .send()
         .await
