@@ -20,10 +20,10 @@ use crate::report::{
     self,
     summary::{RunInfo, Summary},
 };
-use crate::scenario::{self, Measure, Propagation, Scenario};
+use crate::scenario::{self, Measure, Scenario};
 use crate::setup;
 use crate::sim::SimConfig;
-use crate::sim::consistency::{DelayModel, PropagationConfig};
+use crate::sim::consistency::PropagationConfig;
 use crate::target::Target;
 use crate::target::admin::PropagationTruth;
 use crate::target::clients::{self, SdkSettings};
@@ -101,19 +101,19 @@ pub fn run_id(name: &str, at: SystemTime) -> String {
 
 fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
     let s = &scenario.sim;
-    let delay = match s.propagation {
-        Propagation::Fixed { delay } => DelayModel::Fixed(delay),
-        Propagation::Uniform { min, max } => DelayModel::Uniform { min, max },
-    };
     SimConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         account_id: s.account_id.clone(),
         seed,
         propagation: PropagationConfig {
             replicas: s.replicas,
-            delay,
+            delay: s.propagation.to_delay_model(),
+            grant_delay: s.grant.as_ref().map(|p| p.to_delay_model()),
+            revoke_delay: s.revoke.as_ref().map(|p| p.to_delay_model()),
+            routing: s.routing,
         },
-        quotas: s.quotas,
+        quotas: s.quotas.clone(),
+        new_credential_lag: s.new_credential_lag,
         ..SimConfig::default()
     }
 }
@@ -189,6 +189,15 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let (obs_tx, obs_rx) = mpsc::channel::<Observation>(65_536);
     let (change_tx, change_rx) = mpsc::channel::<ChangeRecord>(64);
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Scenario faults are timed from the run's start: post them right before
+    // it (their windows are relative to the moment the double receives them).
+    if !scenario.sim.faults.is_empty() {
+        target
+            .admin
+            .add_faults(&scenario.sim.faults)
+            .await
+            .map_err(target_error)?;
+    }
     let t0 = tokio::time::Instant::now();
     let t0_unix_ms = crate::sim::clock::unix_ms(SystemTime::now());
     let aggregator = tokio::spawn(aggregate(metrics, obs_rx, change_rx, fleet.len()));

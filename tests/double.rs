@@ -389,9 +389,15 @@ async fn a_clock_skewed_past_fifteen_minutes_is_rejected() {
         .send()
         .await
         .expect_err("skewed");
+    // STS answers as on AWS: SignatureDoesNotMatch "Signature expired: …".
     assert_eq!(
         aws_sdk_sts::error::ProvideErrorMetadata::code(&e),
-        Some("RequestTimeTooSkewed")
+        Some("SignatureDoesNotMatch")
+    );
+    assert!(
+        aws_sdk_sts::error::ProvideErrorMetadata::message(&e)
+            .is_some_and(|m| m.starts_with("Signature expired: ") && m.ends_with(" - 15 min.)")),
+        "{e:?}"
     );
     let e = s3(&config).list_buckets().send().await.expect_err("skewed");
     assert_eq!(

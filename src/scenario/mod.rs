@@ -36,8 +36,9 @@ pub use units::{
 
 use diag::{SourceFile, closest};
 use model::{
-    Int, RawBucket, RawFleetGroup, RawInstanceProfile, RawLoad, RawPropagation, RawQuotas, RawRole,
-    RawScenario, RawSim, RawTarget, RawTimelineEntry, Section, ShapeError, Text,
+    Int, RawBucket, RawDelay, RawFault, RawFleetGroup, RawInstanceProfile, RawLoad, RawPropagation,
+    RawQuotas, RawRole, RawScenario, RawSim, RawTarget, RawTimelineEntry, Section, ShapeError,
+    Text,
 };
 
 /// Longest run, and longest duration anywhere in a scenario. Longer soaks are
@@ -98,16 +99,28 @@ pub enum Target {
 }
 
 /// `[sim]`, with defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimSettings {
     /// 12 ASCII digits.
     pub account_id: String,
     /// How long an IAM change takes to reach each replica.
     pub propagation: Propagation,
+    /// Grants' own distribution; `None`: `propagation`.
+    pub grant: Option<Propagation>,
+    /// Revokes' own distribution; `None`: `propagation`.
+    pub revoke: Option<Propagation>,
     /// 1..=[`MAX_REPLICAS`].
     pub replicas: u16,
+    /// Which replica serves a request.
+    pub routing: Routing,
+    /// How long new session credentials are refused after being issued.
+    pub new_credential_lag: Duration,
     /// Token-bucket rates.
     pub quotas: Quotas,
+    /// Fault rules, validated, with windows relative to the run's start
+    /// (`after_ms`/`for_ms`): the harness posts them to the admin API when
+    /// the load starts.
+    pub faults: Vec<FaultSpec>,
 }
 
 impl Default for SimSettings {
@@ -115,8 +128,13 @@ impl Default for SimSettings {
         Self {
             account_id: DEFAULT_ACCOUNT_ID.to_owned(),
             propagation: Propagation::default(),
+            grant: None,
+            revoke: None,
             replicas: DEFAULT_REPLICAS,
+            routing: Routing::Random,
+            new_credential_lag: Duration::ZERO,
             quotas: Quotas::default(),
+            faults: Vec::new(),
         }
     }
 }
@@ -124,8 +142,9 @@ impl Default for SimSettings {
 const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 const DEFAULT_REPLICAS: u16 = 8;
 
-/// The distribution a replica's delay in applying an IAM change is drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The distribution a replica's delay in applying an IAM change is drawn
+/// from (also a latency fault's distribution).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Propagation {
     /// Every replica applies every change after exactly `delay`.
     Fixed {
@@ -139,6 +158,36 @@ pub enum Propagation {
         /// Longest delay.
         max: Duration,
     },
+    /// Lognormal with this median and 99th percentile; `0 < median <= p99`.
+    LogNormal {
+        /// Median delay.
+        median: Duration,
+        /// 99th percentile.
+        p99: Duration,
+    },
+    /// One of these measured delays, each equally likely; not empty.
+    Empirical {
+        /// The samples.
+        samples: Vec<Duration>,
+    },
+}
+
+impl Propagation {
+    /// The double's own type for this distribution.
+    pub fn to_delay_model(&self) -> DelayModel {
+        match self {
+            Propagation::Fixed { delay } => DelayModel::Fixed(*delay),
+            Propagation::Uniform { min, max } => DelayModel::Uniform {
+                min: *min,
+                max: *max,
+            },
+            Propagation::LogNormal { median, p99 } => DelayModel::LogNormal {
+                median: *median,
+                p99: *p99,
+            },
+            Propagation::Empirical { samples } => DelayModel::Empirical(samples.clone()),
+        }
+    }
 }
 
 impl Default for Propagation {
@@ -150,6 +199,68 @@ impl Default for Propagation {
         }
     }
 }
+
+/// Replica routing, fault rules and delay models: the double's own
+/// configuration types, so their rules live in one place.
+pub use crate::sim::consistency::{DelayModel, Routing};
+pub use crate::sim::faults::{DelaySpec, FaultSpec};
+
+/// A distribution in the admin API's JSON form (latency faults).
+fn delay_spec(p: &Propagation) -> DelaySpec {
+    let ms = |d: &Duration| Some(d.as_millis() as u64);
+    match p {
+        Propagation::Fixed { delay } => DelaySpec {
+            model: "fixed".into(),
+            delay_ms: ms(delay),
+            ..DelaySpec::default()
+        },
+        Propagation::Uniform { min, max } => DelaySpec {
+            model: "uniform".into(),
+            min_ms: ms(min),
+            max_ms: ms(max),
+            ..DelaySpec::default()
+        },
+        Propagation::LogNormal { median, p99 } => DelaySpec {
+            model: "lognormal".into(),
+            median_ms: ms(median),
+            p99_ms: ms(p99),
+            ..DelaySpec::default()
+        },
+        Propagation::Empirical { samples } => DelaySpec {
+            model: "empirical".into(),
+            samples_ms: Some(samples.iter().map(|d| d.as_millis() as u64).collect()),
+            ..DelaySpec::default()
+        },
+    }
+}
+
+/// The delay fields a distribution is read from, wherever they appear.
+struct DelayFields<'r> {
+    model: Option<&'r Text>,
+    delay: Option<&'r Text>,
+    min: Option<&'r Text>,
+    max: Option<&'r Text>,
+    median: Option<&'r Text>,
+    p99: Option<&'r Text>,
+    samples: Option<&'r Vec<Text>>,
+}
+
+macro_rules! delay_fields {
+    ($raw:expr) => {
+        DelayFields {
+            model: $raw.model.as_ref(),
+            delay: $raw.delay.as_ref(),
+            min: $raw.min.as_ref(),
+            max: $raw.max.as_ref(),
+            median: $raw.median.as_ref(),
+            p99: $raw.p99.as_ref(),
+            samples: $raw.samples.as_ref(),
+        }
+    };
+}
+
+/// Most samples in an empirical distribution.
+pub const MAX_SAMPLES: usize = 10_000;
 
 /// Quotas in requests per second, each 1..=[`MAX_QUOTA_PER_S`]: the
 /// double's own configuration type, so defaults live in one place.
@@ -713,7 +824,11 @@ impl Validator<'_> {
         };
         let default = RawPropagation::default();
         let propagation_raw = raw.propagation.as_ref().unwrap_or(&default);
-        let propagation = self.propagation(propagation_raw);
+        let propagation = self
+            .delay(delay_fields!(propagation_raw), "[sim.propagation]")
+            .map(|p| p.unwrap_or_default());
+        let grant = self.own_delay(propagation_raw.grant.as_ref(), "[sim.propagation.grant]");
+        let revoke = self.own_delay(propagation_raw.revoke.as_ref(), "[sim.propagation.revoke]");
         let replicas = match &propagation_raw.replicas {
             None => Some(DEFAULT_REPLICAS),
             Some(replicas) => self.int(
@@ -723,27 +838,89 @@ impl Validator<'_> {
                 "replicas is the number of IAM authorizer replicas a change propagates to; the default is 8",
             ),
         };
+        let routing = match propagation_raw.routing.as_ref() {
+            None => Some(Routing::Random),
+            Some(r) => match r.get_ref().as_str() {
+                "random" => Some(Routing::Random),
+                "sticky-connection" => Some(Routing::StickyConnection),
+                "sticky-instance" => Some(Routing::StickyInstance),
+                other => {
+                    self.error(
+                        r.span(),
+                        format!("unknown routing {other:?}"),
+                        "use \"random\" (per request), \"sticky-connection\" or \"sticky-instance\"",
+                    );
+                    None
+                }
+            },
+        };
+        let new_credential_lag = match &raw.new_credential_lag {
+            None => Some(Duration::ZERO),
+            Some(v) => self.duration(v, "new_credential_lag"),
+        };
         let quotas = self.quotas(raw.quotas.as_ref());
+        let faults: Vec<Option<FaultSpec>> = raw.faults.iter().map(|f| self.fault(f)).collect();
         Some(SimSettings {
             account_id: account_id?,
             propagation: propagation?,
+            grant: grant?,
+            revoke: revoke?,
             replicas: replicas?,
+            routing: routing?,
+            new_credential_lag: new_credential_lag?,
             quotas: quotas?,
+            faults: faults.into_iter().collect::<Option<Vec<_>>>()?,
         })
     }
 
-    fn propagation(&mut self, raw: &RawPropagation) -> Option<Propagation> {
-        let timings = [("delay", &raw.delay), ("min", &raw.min), ("max", &raw.max)];
-        let Some(model) = &raw.model else {
-            if let Some((field, Some(value))) = timings.iter().find(|(_, value)| value.is_some()) {
+    /// `[sim.propagation.grant]`/`revoke`: `Some(None)` when absent.
+    fn own_delay(&mut self, raw: Option<&RawDelay>, section: &str) -> Option<Option<Propagation>> {
+        let Some(raw) = raw else {
+            return Some(None);
+        };
+        match self.delay(delay_fields!(raw), section)? {
+            Some(p) => Some(Some(p)),
+            None => {
                 self.error(
-                    value.span(),
+                    0..0,
+                    format!("{section} has no `model`"),
+                    "add model = \"fixed\" (with delay), \"uniform\", \"lognormal\" or \"empirical\"",
+                );
+                None
+            }
+        }
+    }
+
+    /// A delay distribution; `Some(None)` when no field is set.
+    fn delay(&mut self, raw: DelayFields<'_>, section: &str) -> Option<Option<Propagation>> {
+        let what = if section.starts_with("[sim.propagation") {
+            "propagation"
+        } else {
+            "delay"
+        };
+        let timings = [
+            ("delay", raw.delay),
+            ("min", raw.min),
+            ("max", raw.max),
+            ("median", raw.median),
+            ("p99", raw.p99),
+        ];
+        let Some(model) = raw.model else {
+            let first = timings
+                .iter()
+                .find_map(|(f, v)| v.map(|v| (*f, v.span())))
+                .or(raw
+                    .samples
+                    .map(|s| ("samples", s.first().map_or(0..0, |t| t.span()))));
+            if let Some((field, span)) = first {
+                self.error(
+                    span,
                     format!("`{field}` is set but `model` is not"),
-                    "add model = \"uniform\" (with min and max) or model = \"fixed\" (with delay) to [sim.propagation]",
+                    format!("add model = \"uniform\" (with min and max), \"fixed\" (with delay), \"lognormal\" (with median and p99) or \"empirical\" (with samples) to {section}"),
                 );
                 return None;
             }
-            return Some(Propagation::default());
+            return Some(None);
         };
         let (used, help): (&[&str], &str) = match model.get_ref().as_str() {
             "fixed" => (
@@ -754,24 +931,37 @@ impl Validator<'_> {
                 &["min", "max"],
                 "the uniform model takes `min` and `max`, for example min = \"1s\" and max = \"4s\"",
             ),
+            "lognormal" => (
+                &["median", "p99"],
+                "the lognormal model takes `median` and `p99`, for example median = \"3s\" and p99 = \"9s\"",
+            ),
+            "empirical" => (
+                &["samples"],
+                "the empirical model takes `samples`, for example samples = [\"1s\", \"2.5s\", \"9s\"]",
+            ),
             other => {
                 self.error(
                     model.span(),
-                    format!("unknown propagation model {other:?}"),
-                    "use model = \"fixed\" (with delay) or model = \"uniform\" (with min and max)",
+                    format!("unknown {what} model {other:?}"),
+                    "use model = \"fixed\" (delay), \"uniform\" (min, max), \"lognormal\" (median, p99) or \"empirical\" (samples)",
                 );
                 return None;
             }
         };
         let mut ok = true;
-        for (field, value) in timings {
-            if let Some(value) = value
-                && !used.contains(&field)
-            {
+        let present = timings
+            .iter()
+            .filter_map(|(f, v)| v.map(|v| (*f, v.span())))
+            .chain(
+                raw.samples
+                    .map(|s| ("samples", s.first().map_or(model.span(), |t| t.span()))),
+            );
+        for (field, span) in present.collect::<Vec<_>>() {
+            if !used.contains(&field) {
                 self.error(
-                    value.span(),
+                    span,
                     format!(
-                        "`{field}` is not used by the {:?} propagation model",
+                        "`{field}` is not used by the {:?} {what} model",
                         model.get_ref()
                     ),
                     format!("remove it; {help}"),
@@ -779,51 +969,182 @@ impl Validator<'_> {
                 ok = false;
             }
         }
-        let missing: Vec<&str> = timings
+        let missing: Vec<String> = used
             .iter()
-            .filter(|(field, value)| used.contains(field) && value.is_none())
-            .map(|(field, _)| *field)
+            .filter(|f| match **f {
+                "samples" => raw.samples.is_none(),
+                f => timings.iter().any(|(t, v)| *t == f && v.is_none()),
+            })
+            .map(|f| format!("`{f}`"))
             .collect();
         if !missing.is_empty() {
-            let missing = missing
-                .iter()
-                .map(|f| format!("`{f}`"))
-                .collect::<Vec<_>>()
-                .join(" and ");
             self.error(
                 model.span(),
                 format!(
-                    "the {:?} propagation model needs {missing}",
-                    model.get_ref()
+                    "the {:?} {what} model needs {}",
+                    model.get_ref(),
+                    missing.join(" and ")
                 ),
                 help,
             );
             return None;
         }
-        let mut parse = |value: &Option<Text>, field: &str| {
-            value.as_ref().and_then(|v| self.duration(v, field))
-        };
+        let mut parse =
+            |value: Option<&Text>, field: &str| value.and_then(|v| self.duration(v, field));
         let propagation = match model.get_ref().as_str() {
             "fixed" => Propagation::Fixed {
-                delay: parse(&raw.delay, "delay")?,
+                delay: parse(raw.delay, "delay")?,
             },
-            _ => {
-                let min = parse(&raw.min, "min");
-                let max = parse(&raw.max, "max");
+            "uniform" => {
+                let (min, max) = (parse(raw.min, "min"), parse(raw.max, "max"));
                 let (min, max) = (min?, max?);
                 if min > max {
-                    let span = raw.min.as_ref().map_or(model.span(), |min| min.span());
+                    let span = raw.min.map_or(model.span(), |min| min.span());
                     self.error(
                         span,
-                        format!("propagation `min` ({min:?}) is greater than `max` ({max:?})"),
+                        format!("{what} `min` ({min:?}) is greater than `max` ({max:?})"),
                         "min is the shortest delay and max the longest: swap them, or set them equal for a fixed delay",
                     );
                     return None;
                 }
                 Propagation::Uniform { min, max }
             }
+            "lognormal" => {
+                let (median, p99) = (parse(raw.median, "median"), parse(raw.p99, "p99"));
+                let (median, p99) = (median?, p99?);
+                if median.is_zero() || p99 < median {
+                    let span = raw.p99.map_or(model.span(), |v| v.span());
+                    self.error(
+                        span,
+                        format!("lognormal needs 0 < median <= p99 (got median {median:?}, p99 {p99:?})"),
+                        "the 99th percentile is at least the median; equal values give a fixed delay",
+                    );
+                    return None;
+                }
+                Propagation::LogNormal { median, p99 }
+            }
+            _ => {
+                let texts = raw.samples.map(Vec::as_slice).unwrap_or_default();
+                if texts.is_empty() || texts.len() > MAX_SAMPLES {
+                    self.error(
+                        model.span(),
+                        format!(
+                            "empirical needs 1 to {MAX_SAMPLES} samples (got {})",
+                            texts.len()
+                        ),
+                        help,
+                    );
+                    return None;
+                }
+                let samples: Vec<Option<Duration>> =
+                    texts.iter().map(|t| self.duration(t, "samples")).collect();
+                Propagation::Empirical {
+                    samples: samples.into_iter().collect::<Option<Vec<_>>>()?,
+                }
+            }
         };
-        ok.then_some(propagation)
+        ok.then_some(Some(propagation))
+    }
+
+    /// One `[[sim.faults]]` entry, validated into the admin API's rule.
+    fn fault(&mut self, raw: &RawFault) -> Option<FaultSpec> {
+        let kind = raw.kind.get_ref().clone();
+        let start = raw.start.as_ref().map(|v| self.duration(v, "start"));
+        let end = raw.end.as_ref().map(|v| self.duration(v, "end"));
+        let start = start.unwrap_or(Some(Duration::ZERO))?;
+        let end = match end {
+            None => None,
+            Some(e) => Some(e?),
+        };
+        let delay = if kind == "latency" {
+            match self.delay(delay_fields!(raw), "this [[sim.faults]] entry")? {
+                Some(p) => Some(delay_spec(&p)),
+                None => {
+                    self.error(
+                        raw.kind.span(),
+                        "a latency fault needs a delay `model`",
+                        "for example model = \"fixed\" and delay = \"200ms\", or model = \"lognormal\" with median and p99",
+                    );
+                    return None;
+                }
+            }
+        } else {
+            if let Some(m) = &raw.model {
+                self.error(
+                    m.span(),
+                    format!("`model` is only used by latency faults, not {kind:?}"),
+                    "remove it",
+                );
+                return None;
+            }
+            None
+        };
+        let offset_ms = match &raw.offset {
+            None => None,
+            Some(v) => {
+                let text = v.get_ref();
+                let (sign, rest) = match text.strip_prefix('-') {
+                    Some(rest) => (-1, rest),
+                    None => (1, text.strip_prefix('+').unwrap_or(text)),
+                };
+                match parse_duration(rest) {
+                    Ok(d) => Some(sign * i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                    Err(e) => {
+                        self.error(
+                            v.span(),
+                            format!("invalid clock offset {text:?}: {e}"),
+                            "a signed duration: \"-20m\" puts the double's clock 20 minutes behind, \"+20m\" ahead",
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        let status = match &raw.status {
+            None => None,
+            Some(s) => {
+                Some(self.int::<u16>(s, "status", 400..=599, "an HTTP error status, e.g. 503")?)
+            }
+        };
+        let text = |t: &Option<Text>| t.as_ref().map(|t| t.get_ref().clone());
+        let spec = FaultSpec {
+            kind,
+            service: text(&raw.service),
+            action: text(&raw.action),
+            probability: raw.probability.as_ref().map(|p| *p.get_ref()),
+            after_ms: Some(start.as_millis() as u64),
+            for_ms: end.map(|e| e.saturating_sub(start).as_millis() as u64),
+            delay,
+            status,
+            code: text(&raw.code),
+            message: text(&raw.message),
+            shape: text(&raw.shape),
+            mode: text(&raw.mode),
+            offset_ms,
+            ..FaultSpec::default()
+        };
+        if let Some(e) = end
+            && e <= start
+        {
+            let span = raw.end.as_ref().map_or(raw.kind.span(), |v| v.span());
+            self.error(
+                span,
+                format!("`end` ({e:?}) is not after `start` ({start:?})"),
+                "a fault is active from start to end, both from the run's start",
+            );
+            return None;
+        }
+        match spec.clone().into_fault(0, Duration::ZERO) {
+            Ok(_) => Some(spec),
+            Err(problem) => {
+                self.error(
+                    raw.kind.span(),
+                    format!("invalid {:?} fault: {problem}", raw.kind.get_ref()),
+                    "see the [[sim.faults]] reference in README.md",
+                );
+                None
+            }
+        }
     }
 
     fn quotas(&mut self, raw: Option<&RawQuotas>) -> Option<Quotas> {
@@ -855,7 +1176,41 @@ impl Validator<'_> {
             sts_per_s: quotas.2?,
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
+            api_per_s: self.api_quotas(raw.api.as_ref())?,
         })
+    }
+
+    /// `[sim.quotas.api]`: `"service:Api" = rate`.
+    fn api_quotas(
+        &mut self,
+        raw: Option<&std::collections::BTreeMap<String, Int>>,
+    ) -> Option<std::collections::BTreeMap<String, u32>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut ok = true;
+        for (api, rate) in raw.into_iter().flatten() {
+            let well_formed = api.split_once(':').is_some_and(|(s, a)| {
+                ["s3", "sts", "iam", "imds"].contains(&s)
+                    && !a.is_empty()
+                    && a.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+            if !well_formed {
+                self.error(
+                    rate.span(),
+                    format!("{api:?} is not a \"service:Api\" name"),
+                    "name one API's bucket, for example \"sts:AssumeRole\" = 100",
+                );
+                ok = false;
+                continue;
+            }
+            let help = "a per-API quota is requests per second for that API's bucket";
+            match self.int::<u32>(rate, api, 1..=i64::from(MAX_QUOTA_PER_S), help) {
+                Some(r) => {
+                    out.insert(api.clone(), r);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// Report every name after the first use of it.
@@ -2141,6 +2496,126 @@ measure = "grant"
                 "propagation `min` (5s) is greater than `max` (4s)",
             ),
             (
+                "lognormal p99 below median",
+                &[
+                    ("model = \"uniform\"", "model = \"lognormal\""),
+                    ("min = \"1s\"", "median = \"3s\""),
+                    ("max = \"4s\"", "p99 = \"1s\""),
+                ],
+                "",
+                13,
+                7,
+                "lognormal needs 0 < median <= p99",
+            ),
+            (
+                "empirical sample with a bad unit",
+                &[
+                    ("model = \"uniform\"", "model = \"empirical\""),
+                    ("min = \"1s\"", "samples = [\"1s\", \"2q\"]"),
+                    ("max = \"4s\"", "# no max"),
+                ],
+                "",
+                12,
+                20,
+                "unknown unit \"q\"",
+            ),
+            (
+                "unknown routing",
+                &[("replicas = 8", "routing = \"sticky\"")],
+                "",
+                14,
+                11,
+                "unknown routing \"sticky\"",
+            ),
+            (
+                "grant model field of another model",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[sim.propagation.grant]\nmodel = \"fixed\"\ndelay = \"1s\"\np99 = \"2s\"",
+                )],
+                "",
+                20,
+                7,
+                "`p99` is not used by the \"fixed\" propagation model",
+            ),
+            (
+                "error fault without code",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[[sim.faults]]\nkind = \"error\"\nstatus = 503",
+                )],
+                "",
+                18,
+                8,
+                "invalid \"error\" fault: an error fault needs `code`",
+            ),
+            (
+                "fault status out of range",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[[sim.faults]]\nkind = \"error\"\ncode = \"X\"\nstatus = 200",
+                )],
+                "",
+                20,
+                10,
+                "`status` must be between 400 and 599 (got 200)",
+            ),
+            (
+                "clock offset with a bad unit",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[[sim.faults]]\nkind = \"clock_skew\"\noffset = \"-2x\"",
+                )],
+                "",
+                19,
+                10,
+                "invalid clock offset \"-2x\"",
+            ),
+            (
+                "fault ends before it starts",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[[sim.faults]]\nkind = \"reset\"\nstart = \"5s\"\nend = \"2s\"",
+                )],
+                "",
+                20,
+                7,
+                "`end` (2s) is not after `start` (5s)",
+            ),
+            (
+                "latency fault without a model",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[[sim.faults]]\nkind = \"latency\"",
+                )],
+                "",
+                18,
+                8,
+                "a latency fault needs a delay `model`",
+            ),
+            (
+                "per-API quota name",
+                &[(
+                    "s3_read_per_s = 300",
+                    "s3_read_per_s = 300\n[sim.quotas.api]\n\"AssumeRole\" = 5",
+                )],
+                "",
+                18,
+                16,
+                "\"AssumeRole\" is not a \"service:Api\" name",
+            ),
+            (
+                "credential lag unit",
+                &[(
+                    "account_id = \"123456789012\"",
+                    "new_credential_lag = \"2x\"",
+                )],
+                "",
+                9,
+                24,
+                "unknown unit \"x\"",
+            ),
+            (
                 "unknown propagation field",
                 &[("replicas = 8", "replica = 8")],
                 "",
@@ -2372,6 +2847,83 @@ measure = "grant"
             cases.len(),
             failures.join("\n")
         );
+    }
+
+    #[test]
+    fn sim_models_faults_and_per_api_quotas_are_read_into_the_settings() {
+        let fixture = Fixture::new("sim-models");
+        let text = edit(&[
+            (
+                "account_id = \"123456789012\"",
+                "new_credential_lag = \"1500ms\"",
+            ),
+            ("model = \"uniform\"", "model = \"lognormal\""),
+            ("min = \"1s\"", "median = \"3s\""),
+            ("max = \"4s\"", "p99 = \"9s\""),
+            (
+                "replicas = 8",
+                "replicas = 16\nrouting = \"sticky-instance\"\n[sim.propagation.revoke]\nmodel = \"empirical\"\nsamples = [\"1s\", \"4s\"]",
+            ),
+            (
+                "s3_read_per_s = 300",
+                "s3_read_per_s = 300\n[sim.quotas.api]\n\"sts:AssumeRole\" = 50\n\
+                 [[sim.faults]]\nkind = \"error\"\nservice = \"s3\"\naction = \"GetObject\"\nstatus = 429\ncode = \"ThrottlingException\"\nshape = \"json\"\nprobability = 0.25\nstart = \"5s\"\nend = \"15s\"\n\
+                 [[sim.faults]]\nkind = \"latency\"\nservice = \"sts\"\nmodel = \"fixed\"\ndelay = \"200ms\"\n\
+                 [[sim.faults]]\nkind = \"clock_skew\"\noffset = \"-20m\"",
+            ),
+        ]);
+        let s = parse("case.toml", &text, &fixture.0)
+            .map_err(|e| shown(&e))
+            .expect("valid");
+        let sim = &s.sim;
+        assert_eq!(sim.new_credential_lag, Duration::from_millis(1500));
+        assert_eq!(
+            sim.propagation,
+            Propagation::LogNormal {
+                median: Duration::from_secs(3),
+                p99: Duration::from_secs(9)
+            }
+        );
+        assert_eq!((sim.replicas, sim.routing), (16, Routing::StickyInstance));
+        assert_eq!(sim.grant, None);
+        assert_eq!(
+            sim.revoke,
+            Some(Propagation::Empirical {
+                samples: vec![Duration::from_secs(1), Duration::from_secs(4)]
+            })
+        );
+        assert_eq!(sim.quotas.api_per_s.get("sts:AssumeRole"), Some(&50));
+        assert_eq!(sim.quotas.s3_read_per_s, 300);
+        assert_eq!(sim.faults.len(), 3);
+        let e = &sim.faults[0];
+        assert_eq!(
+            (
+                e.status,
+                e.code.as_deref(),
+                e.shape.as_deref(),
+                e.probability
+            ),
+            (
+                Some(429),
+                Some("ThrottlingException"),
+                Some("json"),
+                Some(0.25)
+            )
+        );
+        assert_eq!((e.after_ms, e.for_ms), (Some(5000), Some(10_000)));
+        assert_eq!(
+            sim.faults[1].delay.as_ref().and_then(|d| d.delay_ms),
+            Some(200)
+        );
+        assert_eq!(
+            (sim.faults[1].after_ms, sim.faults[1].for_ms),
+            (Some(0), None)
+        );
+        assert_eq!(sim.faults[2].offset_ms, Some(-1_200_000));
+        // Each rule is what the admin API accepts.
+        for f in &sim.faults {
+            assert!(f.clone().into_fault(1, Duration::ZERO).is_ok(), "{f:?}");
+        }
     }
 
     #[test]

@@ -256,18 +256,26 @@ pub(crate) struct RawSim {
     /// AWS account id the double pretends to be: 12 digits, used in every
     /// ARN. Default `"123456789012"`.
     pub account_id: Option<Text>,
+    /// How long after the double issues session credentials (IMDS,
+    /// AssumeRole) requests signed with them still fail as an unknown key
+    /// (`InvalidClientTokenId` / `InvalidAccessKeyId`). Default `"0s"`.
+    pub new_credential_lag: Option<Text>,
     /// `[sim.propagation]`: how IAM changes reach the authorizer replicas.
     pub propagation: Option<RawPropagation>,
     /// `[sim.quotas]`: request quotas, per second per bucket.
     pub quotas: Option<RawQuotas>,
+    /// `[[sim.faults]]`: faults injected while the load runs.
+    #[serde(default)]
+    pub faults: Vec<RawFault>,
 }
 
 /// `[sim.propagation]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPropagation {
-    /// Delay distribution: `"fixed"` (needs `delay`) or `"uniform"` (needs
-    /// `min` and `max`). Absent: uniform 2s–4s, the typical delay.
+    /// Delay distribution: `"fixed"` (needs `delay`), `"uniform"` (`min`,
+    /// `max`), `"lognormal"` (`median`, `p99`) or `"empirical"` (`samples`).
+    /// Absent: uniform 2s–4s, the typical delay.
     pub model: Option<Text>,
     /// For `fixed`: every replica applies every change after this duration.
     pub delay: Option<Text>,
@@ -275,10 +283,72 @@ pub(crate) struct RawPropagation {
     pub min: Option<Text>,
     /// For `uniform`: the longest delay (at least `min`).
     pub max: Option<Text>,
+    /// For `lognormal`: the median delay (above zero).
+    pub median: Option<Text>,
+    /// For `lognormal`: the 99th percentile (at least `median`).
+    pub p99: Option<Text>,
+    /// For `empirical`: measured delays, each drawn with equal probability.
+    pub samples: Option<Vec<Text>>,
     /// Number of authorizer replicas, 1..=1024, default 8. Requests are
     /// routed across them, so more replicas means more flapping while a
     /// change propagates.
     pub replicas: Option<Int>,
+    /// Which replica serves a request: `"random"` (default, per request),
+    /// `"sticky-connection"` or `"sticky-instance"`.
+    pub routing: Option<Text>,
+    /// `[sim.propagation.grant]`: own distribution for grants (same fields).
+    pub grant: Option<RawDelay>,
+    /// `[sim.propagation.revoke]`: own distribution for revokes.
+    pub revoke: Option<RawDelay>,
+}
+
+/// A delay distribution on its own (`[sim.propagation.grant]`, ...).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDelay {
+    pub model: Option<Text>,
+    pub delay: Option<Text>,
+    pub min: Option<Text>,
+    pub max: Option<Text>,
+    pub median: Option<Text>,
+    pub p99: Option<Text>,
+    pub samples: Option<Vec<Text>>,
+}
+
+/// `[[sim.faults]]`: one fault rule, active from `start` to `end` (run time).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFault {
+    /// `"latency"`, `"error"`, `"outage"`, `"reset"` or `"clock_skew"`. Required.
+    pub kind: Text,
+    /// `"s3"`, `"sts"`, `"iam"` or `"*"` (default: every service).
+    pub service: Option<Text>,
+    /// API name such as `"GetObject"` (default: every API).
+    pub action: Option<Text>,
+    /// Chance that the rule fires on a matching request, 0.0..=1.0 (default 1.0).
+    pub probability: Option<Spanned<f64>>,
+    /// When the rule starts, from the run's start (default: at once).
+    pub start: Option<Text>,
+    /// When it ends, from the run's start (default: the end of the run).
+    pub end: Option<Text>,
+    /// `latency`: the delay distribution, with the fields below.
+    pub model: Option<Text>,
+    pub delay: Option<Text>,
+    pub min: Option<Text>,
+    pub max: Option<Text>,
+    pub median: Option<Text>,
+    pub p99: Option<Text>,
+    pub samples: Option<Vec<Text>>,
+    /// `error`: HTTP status (400..=599) and AWS error code; message optional.
+    pub status: Option<Int>,
+    pub code: Option<Text>,
+    pub message: Option<Text>,
+    /// `error`: `"native"` (the service's own shape) or `"json"`.
+    pub shape: Option<Text>,
+    /// `outage`: `"unavailable"` (503, default) or `"reset"`.
+    pub mode: Option<Text>,
+    /// `clock_skew`: how far the double's clock is off, e.g. `"-20m"`.
+    pub offset: Option<Text>,
 }
 
 /// `[sim.quotas]`: token-bucket rates in requests per second. Each absent
@@ -296,6 +366,9 @@ pub(crate) struct RawQuotas {
     pub iam_per_s: Option<Int>,
     /// IMDS requests per instance; default 1024.
     pub imds_per_s: Option<Int>,
+    /// `[sim.quotas.api]`: per-API rates by `"service:Api"`, e.g.
+    /// `"sts:AssumeRole" = 100`.
+    pub api: Option<std::collections::BTreeMap<String, Int>>,
 }
 
 /// `[[iam.roles]]`.

@@ -1,8 +1,23 @@
-//! The admin API (`/_iamstorm/…`, JSON, loopback only, unsigned): launch
-//! simulated instances, and read the ground truth — every replica's
-//! application time for every IAM change, and the verdict behind any
-//! request id. The harness reads it over HTTP like any client would.
+//! The admin API (`/_iamstorm/…`, JSON, unsigned, loopback peers only
+//! unless `SimConfig::admin_allow_remote`): launch simulated instances,
+//! read the ground truth — every replica's application time for every IAM
+//! change, the verdict behind any request id, counters per (service, API,
+//! outcome), a dump of the state — reset the double, and control faults.
+//! The harness reads it over HTTP like any client would.
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `GET health` | clock origin, seed |
+//! | `GET propagation` | model settings, every version's application times |
+//! | `GET requests/{id}` | the verdict behind a request id |
+//! | `GET stats` | whole-run verdict counts by `kind:service:Api` |
+//! | `GET counters` | rows of (service, api, ok, denied, throttled, auth_failed, error, fault) |
+//! | `GET state` | roles, policies, profiles, buckets, instances, versions |
+//! | `POST reset` | back to the empty state |
+//! | `GET/POST/DELETE faults`, `DELETE faults/{id}` | fault rules (`sim::faults`) |
+//! | `POST instances` | launch an instance with its IMDS |
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,6 +27,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::clock::ms;
+use super::faults::FaultSpec;
 use super::imds;
 use super::state::SimState;
 use super::truth::RequestId;
@@ -30,6 +46,160 @@ fn json(status: StatusCode, value: serde_json::Value) -> Response<Bytes> {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response<Bytes> {
     json(status, serde_json::json!({ "error": message.into() }))
+}
+
+/// Whether a peer may use the admin API: loopback always; others only
+/// when the double was started with `admin_allow_remote`.
+pub fn peer_allowed(peer: SocketAddr, allow_remote: bool) -> bool {
+    allow_remote || peer.ip().is_loopback()
+}
+
+/// The answer to a non-loopback peer when remote admin is off.
+pub fn refuse_remote(peer: SocketAddr) -> Response<Bytes> {
+    error(
+        StatusCode::FORBIDDEN,
+        format!(
+            "the admin API answers loopback peers only (this request came from {peer}); start the double with admin_allow_remote to allow others"
+        ),
+    )
+}
+
+/// Largest admin request body.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+async fn body(req: Request<Incoming>) -> Result<Bytes, Response<Bytes>> {
+    match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(_) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_BODY_BYTES} bytes"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    Many(Vec<FaultSpec>),
+    One(Box<FaultSpec>),
+}
+
+/// `POST faults`: one rule or a list; all or nothing.
+async fn post_faults(state: &SimState, req: Request<Incoming>) -> Response<Bytes> {
+    let bytes = match body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let specs = match serde_json::from_slice::<OneOrMany>(&bytes) {
+        Ok(OneOrMany::Many(v)) => v,
+        Ok(OneOrMany::One(s)) => vec![*s],
+        Err(e) => {
+            // Re-parse as one rule for serde's precise message.
+            let detail = serde_json::from_slice::<FaultSpec>(&bytes)
+                .err()
+                .map_or_else(|| e.to_string(), |e| e.to_string());
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected a fault rule or a list of them: {detail}"),
+            );
+        }
+    };
+    let now = state.clock.elapsed();
+    // Validate every rule first so that a bad one adds none.
+    for (i, spec) in specs.iter().enumerate() {
+        if let Err(e) = spec.clone().into_fault(0, now) {
+            return error(StatusCode::BAD_REQUEST, format!("fault rule {i}: {e}"));
+        }
+    }
+    let mut ids = Vec::new();
+    for spec in specs {
+        match state.faults.add(spec, now) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                for id in ids {
+                    state.faults.remove(id);
+                }
+                return error(StatusCode::CONFLICT, e);
+            }
+        }
+    }
+    json(
+        StatusCode::CREATED,
+        serde_json::json!({ "ids": ids, "elapsed_ms": ms(now) }),
+    )
+}
+
+/// `GET state`: what the double holds now.
+fn dump_state(state: &SimState) -> serde_json::Value {
+    let iam = state.iam_read();
+    let snap = iam.latest();
+    let now = state.clock.elapsed();
+    let roles: Vec<_> = snap
+        .roles
+        .values()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name, "arn": r.arn, "path": r.path,
+                "inline_policies": r.inline.keys().collect::<Vec<_>>(),
+                "attached_policies": r.attached.iter().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let policies: Vec<_> = snap
+        .policies
+        .values()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name, "arn": p.arn, "aws_managed": p.is_aws_managed(),
+                "attachment_count": snap.attachment_count(&p.arn),
+            })
+        })
+        .collect();
+    let profiles: Vec<_> = snap
+        .profiles
+        .values()
+        .map(|p| serde_json::json!({ "name": p.name, "arn": p.arn, "role": p.role }))
+        .collect();
+    let replica_versions: Vec<u64> = (0..iam.replica_count())
+        .map(|r| iam.at_replica(r, now).0)
+        .collect();
+    let latest_version = iam.propagation_records().len() as u64 - 1;
+    drop(iam);
+    let buckets: Vec<_> = state
+        .objects
+        .summary()
+        .into_iter()
+        .map(|(name, objects, bytes)| {
+            serde_json::json!({ "name": name, "objects": objects, "bytes": bytes })
+        })
+        .collect();
+    let mut instances: Vec<_> = state
+        .instances
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .map(|i| {
+            serde_json::json!({
+                "instance_id": i.id,
+                "imds_endpoint": format!("http://{}", i.imds_addr),
+                "instance_profile": i.profile.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            })
+        })
+        .collect();
+    instances.sort_by(|a, b| a["instance_id"].as_str().cmp(&b["instance_id"].as_str()));
+    serde_json::json!({
+        "elapsed_ms": ms(now),
+        "roles": roles,
+        "policies": policies,
+        "instance_profiles": profiles,
+        "buckets": buckets,
+        "instances": instances,
+        "versions": { "latest": latest_version, "per_replica": replica_versions },
+        "faults": state.faults.describe().len(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -61,6 +231,7 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
                     "started_at_unix_ms": state.clock.started_at_unix_ms(),
                     "elapsed_ms": ms(state.clock.elapsed()),
                     "replicas": iam.replica_count(),
+                    "model": state.config.propagation.describe(),
                     "versions": iam.propagation_records(),
                 }),
             )
@@ -69,6 +240,47 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
             StatusCode::OK,
             serde_json::json!({ "verdicts": state.truth.counts() }),
         ),
+        (Method::GET, "counters") => json(
+            StatusCode::OK,
+            serde_json::json!({
+                "elapsed_ms": ms(state.clock.elapsed()),
+                "counters": state.truth.counters(),
+            }),
+        ),
+        (Method::GET, "state") => json(StatusCode::OK, dump_state(state)),
+        (Method::POST, "reset") => {
+            state.reset();
+            json(
+                StatusCode::OK,
+                serde_json::json!({ "reset": true, "elapsed_ms": ms(state.clock.elapsed()) }),
+            )
+        }
+        (Method::GET, "faults") => json(
+            StatusCode::OK,
+            serde_json::json!({
+                "elapsed_ms": ms(state.clock.elapsed()),
+                "clock_skew_ms": state.faults.skew_ms(state.clock.elapsed()),
+                "faults": state.faults.describe(),
+            }),
+        ),
+        (Method::POST, "faults") => post_faults(state, req).await,
+        (Method::DELETE, "faults") => {
+            state.faults.clear();
+            json(StatusCode::OK, serde_json::json!({ "deleted": "all" }))
+        }
+        (Method::DELETE, p) if p.starts_with("faults/") => {
+            let raw = &p["faults/".len()..];
+            match raw.parse::<u64>() {
+                Ok(id) if state.faults.remove(id) => {
+                    json(StatusCode::OK, serde_json::json!({ "deleted": id }))
+                }
+                Ok(id) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
+                Err(_) => error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{raw:?} is not a fault rule id"),
+                ),
+            }
+        }
         (Method::GET, p) if p.starts_with("requests/") => {
             let raw = &p["requests/".len()..];
             match raw.parse::<RequestId>() {
@@ -83,9 +295,9 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
             }
         }
         (Method::POST, "instances") => {
-            let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body larger than 64 KiB"),
+            let body = match body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
             };
             let launch: LaunchRequest = match serde_json::from_slice(&body) {
                 Ok(l) => l,
@@ -111,5 +323,21 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
             StatusCode::NOT_FOUND,
             format!("no admin endpoint {PREFIX}{other}; see ARCHITECTURE.md"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_peers_unless_remote_is_allowed() {
+        let v4: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let v6: SocketAddr = "[::1]:5000".parse().expect("addr");
+        let lan: SocketAddr = "192.168.1.20:5000".parse().expect("addr");
+        assert!(peer_allowed(v4, false) && peer_allowed(v6, false));
+        assert!(!peer_allowed(lan, false));
+        assert!(peer_allowed(lan, true));
+        assert_eq!(refuse_remote(lan).status(), StatusCode::FORBIDDEN);
     }
 }

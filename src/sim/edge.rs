@@ -1,9 +1,15 @@
 //! The edge listener: one port for S3, STS, IAM and the admin API, like
 //! LocalStack's. A request is routed by its SigV4 credential scope's
 //! service; every response carries a request id whose verdict is logged.
+//!
+//! Before a request reaches its front end the edge applies the models that
+//! sit in front of every service: fault injection (`sim::faults`), the
+//! double's (possibly skewed) clock for SigV4 signing times, and the
+//! new-credential lag. It also scopes the request's connection id for
+//! sticky routing ([`current_connection`]).
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -12,11 +18,14 @@ use hyper::body::Incoming;
 use s3s::service::S3Service;
 
 use super::admin;
-use super::auth::{self, Principal};
+use super::auth::{self, MAX_SKEW, Principal};
+use super::clock;
+use super::faults::{ConnectionReset, Effect, Protocol};
 use super::iam;
 use super::iam::authz::RequestFacts;
 use super::query::{self, Params, QueryError};
 use super::s3;
+use super::server::Connection;
 use super::state::{Evaluated, SimState};
 use super::sts;
 use super::throttle::QuotaClass;
@@ -148,52 +157,261 @@ fn signed_service(req: &Request<Incoming>) -> Option<String> {
     scope.split('/').nth(3).map(str::to_owned)
 }
 
-/// Handles one HTTP request on the edge port.
+tokio::task_local! {
+    static CONNECTION: Option<u64>;
+}
+
+/// The id of the connection the current request arrived on, inside the
+/// edge's handling of it (sticky routing reads it); `None` elsewhere.
+pub fn current_connection() -> Option<u64> {
+    CONNECTION.try_with(|c| *c).ok().flatten()
+}
+
+/// Handles one HTTP request on the edge port. `Err` closes the connection
+/// without a response (an injected reset).
 pub async fn handle(
     state: Arc<SimState>,
     s3: S3Service,
-    mut req: Request<Incoming>,
-) -> Result<Response<s3s::Body>, Infallible> {
+    req: Request<Incoming>,
+) -> Result<Response<s3s::Body>, ConnectionReset> {
+    let connection = req.extensions().get::<Connection>().copied();
     if req.uri().path().starts_with(admin::PREFIX) {
+        if let Some(c) = connection
+            && !admin::peer_allowed(c.peer, state.config.admin_allow_remote)
+        {
+            return Ok(admin::refuse_remote(c.peer).map(s3s::Body::from));
+        }
         return Ok(admin::handle(&state, req).await.map(s3s::Body::from));
     }
+    CONNECTION
+        .scope(connection.map(|c| c.id), handle_service(state, s3, req))
+        .await
+}
+
+async fn handle_service(
+    state: Arc<SimState>,
+    s3: S3Service,
+    mut req: Request<Incoming>,
+) -> Result<Response<s3s::Body>, ConnectionReset> {
     let id = state.truth.next_id();
     let mut resp = match signed_service(&req).as_deref() {
         Some(service @ ("sts" | "iam")) => {
             let service = service.to_owned();
             handle_query(&state, id, &service, req)
-                .await
+                .await?
                 .map(s3s::Body::from)
         }
-        _ => {
-            let edge = EdgeContext::new(id);
-            req.extensions_mut().insert(edge.clone());
-            let req = req.map(s3s::Body::from);
-            match s3.call(req).await {
-                Ok(mut resp) => {
-                    if let Ok(v) = http::HeaderValue::from_str(&s3::wire::host_id(&id.to_string()))
-                    {
-                        resp.headers_mut().insert("x-amz-id-2", v);
+        _ => match s3_preflight(&state, id, &req).await? {
+            Some(answer) => answer.map(s3s::Body::from),
+            None => {
+                let edge = EdgeContext::new(id);
+                req.extensions_mut().insert(edge.clone());
+                let req = req.map(s3s::Body::from);
+                match s3.call(req).await {
+                    Ok(mut resp) => {
+                        if let Ok(v) =
+                            http::HeaderValue::from_str(&s3::wire::host_id(&id.to_string()))
+                        {
+                            resp.headers_mut().insert("x-amz-id-2", v);
+                        }
+                        finish_s3(&state, &edge, resp).await
                     }
-                    finish_s3(&state, &edge, resp).await
-                }
-                Err(e) => {
-                    edge.complete(
-                        &state,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        Some("InternalError".into()),
-                    );
-                    let mut r = Response::new(s3s::Body::from(format!("internal error: {e:?}")));
-                    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                    r
+                    Err(e) => {
+                        edge.complete(
+                            &state,
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            Some("InternalError".into()),
+                        );
+                        let mut r =
+                            Response::new(s3s::Body::from(format!("internal error: {e:?}")));
+                        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        r
+                    }
                 }
             }
-        }
+        },
     };
     if let Ok(v) = http::HeaderValue::from_str(&id.to_string()) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
+    // With a skewed clock, say so the way AWS does: the Date header carries
+    // the server's time (SDKs derive their clock-skew correction from it).
+    if state.faults.skew_ms(state.clock.elapsed()) != 0
+        && let Ok(v) = http::HeaderValue::from_str(&clock::http_date(state.now_wall()))
+    {
+        resp.headers_mut().insert(http::header::DATE, v);
+    }
     Ok(resp)
+}
+
+/// Applies the fault rules to request `id` (`service`, `action`): sleeps
+/// the injected latency, then answers an injected error or outage in the
+/// service's wire shape, or resets the connection. `Ok(None)`: serve it.
+async fn inject(
+    state: &SimState,
+    id: RequestId,
+    service: &str,
+    action: &str,
+    protocol: Protocol,
+) -> Result<Option<Response<Bytes>>, ConnectionReset> {
+    let decision = state
+        .faults
+        .decide(service, action, id.0, state.clock.elapsed());
+    if decision.delay > Duration::ZERO {
+        tokio::time::sleep(decision.delay).await;
+    }
+    let Some(terminal) = decision.terminal else {
+        return Ok(None);
+    };
+    // The ground truth names S3 requests by their IAM action (HeadObject is
+    // s3:GetObject), as the S3 front end does; keep the counters aligned.
+    let full_action = if service == "s3" {
+        super::s3::action_and_resource(action, &s3s::path::S3Path::Root).0
+    } else {
+        format!("{service}:{action}")
+    };
+    let rule = terminal.rule;
+    let (status, code, message, json) = match terminal.effect {
+        Effect::Error {
+            status,
+            code,
+            message,
+            json,
+        } => (status, code, message, json),
+        Effect::Unavailable => (
+            503,
+            "ServiceUnavailable".to_owned(),
+            "Service is unable to handle request.".to_owned(),
+            false,
+        ),
+        Effect::Reset => {
+            state.record(
+                id,
+                VerdictKind::Fault,
+                &full_action,
+                None,
+                None,
+                None,
+                format!("injected fault #{rule}: connection reset without a response"),
+            );
+            return Err(ConnectionReset);
+        }
+        Effect::Latency(_) | Effect::ClockSkew { .. } => {
+            unreachable!("faults::decide returns only error, outage and reset as terminal")
+        }
+    };
+    state.record(
+        id,
+        VerdictKind::Fault,
+        &full_action,
+        None,
+        None,
+        Some(&code),
+        format!("injected fault #{rule}: HTTP {status} {code}"),
+    );
+    Ok(Some(super::faults::error_response(
+        protocol, json, status, &code, &message, id,
+    )))
+}
+
+/// The access key id a request is signed with (header or presigned query).
+fn access_key_id(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .map(|c| c.split('/').next().unwrap_or(c).to_owned());
+    header.or_else(|| {
+        let q = uri.query()?;
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "X-Amz-Credential")
+            .map(|(_, v)| v.split('/').next().unwrap_or("").to_owned())
+    })
+}
+
+/// How long ago `access_key_id` was issued, when that is still inside the
+/// new-credential lag window.
+fn within_credential_lag(state: &SimState, access_key_id: &str) -> Option<Duration> {
+    let lag = state.config.new_credential_lag;
+    if lag.is_zero() {
+        return None;
+    }
+    let age = state.creds.issued_at(access_key_id)?.elapsed();
+    (age < lag).then_some(age)
+}
+
+fn lag_reason(key: &str, age: Duration, lag: Duration) -> String {
+    format!(
+        "credential {key} was issued {} ms ago: new credentials are accepted after {} ms (new_credential_lag)",
+        age.as_millis(),
+        lag.as_millis()
+    )
+}
+
+/// The S3 checks the edge makes before s3s sees the request: faults, the
+/// double's skewed clock (s3s checks the real one) and the credential lag.
+async fn s3_preflight(
+    state: &SimState,
+    id: RequestId,
+    req: &Request<Incoming>,
+) -> Result<Option<Response<Bytes>>, ConnectionReset> {
+    let head = req.method() == http::Method::HEAD;
+    let action = super::faults::s3_action(
+        req.method(),
+        req.uri().path(),
+        req.uri().query(),
+        req.headers().contains_key("x-amz-copy-source"),
+    );
+    let protocol = Protocol::S3 { head };
+    if let Some(answer) = inject(state, id, "s3", action, protocol).await? {
+        return Ok(Some(answer));
+    }
+    let full_action = super::s3::action_and_resource(action, &s3s::path::S3Path::Root).0;
+    let fail = |code: &str, status: u16, message: &str, reason: String| {
+        state.record(
+            id,
+            VerdictKind::AuthFailed,
+            &full_action,
+            None,
+            None,
+            Some(code),
+            reason,
+        );
+        Some(super::faults::error_response(
+            protocol, false, status, code, message, id,
+        ))
+    };
+    if state.faults.skew_ms(state.clock.elapsed()) != 0
+        && let Some(signed_at) = req
+            .headers()
+            .get("x-amz-date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| auth::sigv4::parse_amz_date(v).ok())
+        && let Err(skew) = clock::check_signing_time(signed_at, state.now_wall(), MAX_SKEW)
+    {
+        return Ok(fail(
+            "RequestTimeTooSkewed",
+            403,
+            "The difference between the request time and the current time is too large.",
+            format!(
+                "signed at {} but the double's (skewed) clock reads {}",
+                clock::amz_date(skew.signed_at),
+                clock::amz_date(skew.now)
+            ),
+        ));
+    }
+    if let Some(key) = access_key_id(req.headers(), req.uri())
+        && let Some(age) = within_credential_lag(state, &key)
+    {
+        let reason = lag_reason(&key, age, state.config.new_credential_lag);
+        return Ok(fail(
+            "InvalidAccessKeyId",
+            403,
+            "The AWS Access Key Id you provided does not exist in our records.",
+            reason,
+        ));
+    }
+    Ok(None)
 }
 
 /// Logs an S3 response's verdict. Error bodies are small and already
@@ -238,7 +456,7 @@ async fn handle_query(
     id: RequestId,
     service: &str,
     req: Request<Incoming>,
-) -> Response<Bytes> {
+) -> Result<Response<Bytes>, ConnectionReset> {
     let namespace = if service == "iam" {
         query::IAM_NAMESPACE
     } else {
@@ -263,12 +481,42 @@ async fn handle_query(
                 Some(&err.code),
                 err.message.clone(),
             );
-            return query::error(namespace, &err, id);
+            return Ok(query::error(namespace, &err, id));
         }
     };
     let params = Params::parse(&body, parts.uri.query());
     let action_name = params.action().unwrap_or("").to_owned();
+    let protocol = Protocol::Query { namespace };
+    if let Some(answer) = inject(state, id, service, &action_name, protocol).await? {
+        return Ok(answer);
+    }
+    Ok(authorize_and_act(
+        state,
+        id,
+        service,
+        namespace,
+        &parts,
+        &body,
+        &params,
+        &action_name,
+    ))
+}
+
+/// The Query pipeline after fault injection: clock and credential-lag
+/// checks, authenticate → throttle → authorize → act.
+#[allow(clippy::too_many_arguments)]
+fn authorize_and_act(
+    state: &SimState,
+    id: RequestId,
+    service: &str,
+    namespace: &'static str,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    params: &Params,
+    action_name: &str,
+) -> Response<Bytes> {
     let action = format!("{service}:{action_name}");
+    let action_name = action_name.to_owned();
     let fail = |kind: VerdictKind,
                 principal: Option<&Principal>,
                 evaluated: Option<&Evaluated>,
@@ -285,7 +533,38 @@ async fn handle_query(
         query::error(namespace, &err, id)
     };
 
-    let cred = match auth::authenticate_query(&state.creds, &parts, &body, state.now_wall()) {
+    // AWS's Query services answer a signing time more than 15 minutes from
+    // their clock with SignatureDoesNotMatch "Signature expired: …".
+    if let Some(signed_at) = parts
+        .headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| auth::sigv4::parse_amz_date(v).ok())
+        && let Err(skew) = clock::check_signing_time(signed_at, state.now_wall(), MAX_SKEW)
+    {
+        let err = QueryError::new(403, "SignatureDoesNotMatch", skew.query_message());
+        return fail(VerdictKind::AuthFailed, None, None, err);
+    }
+    if let Some(key) = access_key_id(&parts.headers, &parts.uri)
+        && let Some(age) = within_credential_lag(state, &key)
+    {
+        let err = QueryError::new(
+            403,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        );
+        state.record(
+            id,
+            VerdictKind::AuthFailed,
+            &action,
+            None,
+            None,
+            Some(&err.code),
+            lag_reason(&key, age, state.config.new_credential_lag),
+        );
+        return query::error(namespace, &err, id);
+    }
+    let cred = match auth::authenticate_query(&state.creds, parts, body, state.now_wall()) {
         Ok((cred, _)) => cred,
         Err(failure) => {
             let (status, code, message) = failure.query_error();
@@ -338,9 +617,9 @@ async fn handle_query(
         return query::error(namespace, &err, id);
     }
     let resource = if service == "iam" {
-        Some(iam::api::resource_arn(state, &action_name, &params))
+        Some(iam::api::resource_arn(state, &action_name, params))
     } else {
-        sts::resource_arn(&action_name, &params)
+        sts::resource_arn(&action_name, params)
     };
     let evaluated =
         resource.map(|r| state.evaluate(id, principal, &action, &r, &RequestFacts::NONE));
@@ -351,9 +630,9 @@ async fn handle_query(
         return fail(VerdictKind::Denied, Some(principal), Some(ev), err);
     }
     let result = if service == "iam" {
-        iam::api::handle(state, &action_name, &params)
+        iam::api::handle(state, &action_name, params)
     } else {
-        sts::handle(state, id, &action_name, &params, principal)
+        sts::handle(state, id, &action_name, params, principal)
     };
     match result {
         Ok(xml) => {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod clock;
 pub mod consistency;
 pub mod edge;
+pub mod faults;
 pub mod iam;
 pub mod imds;
 pub mod query;

@@ -26,3 +26,4 @@ pub fn unit_f64(v: u64) -> f64 {
 pub const STREAM_PROPAGATION: u64 = 1;
 pub const STREAM_ROUTING: u64 = 2;
 pub const STREAM_IDS: u64 = 3;
+pub const STREAM_FAULTS: u64 = 4;

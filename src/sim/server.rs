@@ -1,10 +1,13 @@
 //! Accept loops: HTTP/1.1 and HTTP/2 on a TCP listener, a cap on open
 //! connections, and a shutdown signal that stops accepting and lets the
-//! connections in flight finish.
+//! connections in flight finish. Every request carries a [`Connection`]
+//! extension (connection id and peer address): sticky routing and the
+//! admin API's loopback check read it.
 
-use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -13,20 +16,30 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-pub use super::s3::facts::PeerAddr;
-
 /// At most this many connections per listener; further clients wait in the
 /// kernel's accept queue (as a busy server's would).
 pub const MAX_CONNECTIONS: usize = 8192;
 
-/// Serves `handler` on `listener` until `shutdown` turns true.
-pub async fn serve<F, Fut, B>(
+/// The connection a request arrived on (a request extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// Unique within the process.
+    pub id: u64,
+    pub peer: SocketAddr,
+}
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// Serves `handler` on `listener` until `shutdown` turns true. A handler
+/// error closes the connection without a response (an injected reset).
+pub async fn serve<F, Fut, B, E>(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
     handler: F,
 ) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    Fut: Future<Output = Result<Response<B>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -46,9 +59,13 @@ pub async fn serve<F, Fut, B>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let connection = Connection {
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            peer,
+        };
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(PeerAddr(peer));
+                req.extensions_mut().insert(connection);
                 handler.clone()(req)
             });
             let _ = auto::Builder::new(TokioExecutor::new())

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use super::auth::{Credential, CredentialStore, Principal};
 use super::clock::{SimClock, ms};
-use super::consistency::PropagationConfig;
+use super::consistency::{PropagationConfig, RouteKey};
+use super::faults::Faults;
 use super::iam::authz::{self, AuthzDecision, RequestFacts};
 use super::iam::store::IamState;
 use super::imds::Instance;
-use super::rng;
 use super::s3::ObjectStore;
 use super::throttle::{Quotas, Throttle};
 use super::truth::{RequestId, TruthLog, Verdict, VerdictKind};
@@ -49,6 +49,12 @@ pub struct SimConfig {
     pub max_query_body_bytes: usize,
     /// At most this many simulated instances (each has an IMDS listener).
     pub max_instances: usize,
+    /// For this long after the double issues session credentials, requests
+    /// signed with them fail as an unknown key (`InvalidClientTokenId` /
+    /// `InvalidAccessKeyId`), as new keys do on AWS for seconds. Default 0.
+    pub new_credential_lag: Duration,
+    /// Serve the admin API to non-loopback peers too (default: refuse them).
+    pub admin_allow_remote: bool,
 }
 
 impl Default for SimConfig {
@@ -69,6 +75,8 @@ impl Default for SimConfig {
             s3_min_part_bytes: 5 * 1024 * 1024,
             max_query_body_bytes: 1024 * 1024,
             max_instances: 1024,
+            new_credential_lag: Duration::ZERO,
+            admin_allow_remote: false,
         }
     }
 }
@@ -82,6 +90,7 @@ pub struct SimState {
     pub truth: TruthLog,
     pub objects: ObjectStore,
     pub instances: RwLock<HashMap<String, Arc<Instance>>>,
+    pub faults: Faults,
     /// Turns true when the double shuts down; every listener watches it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -113,7 +122,8 @@ impl SimState {
                 config.propagation.clone(),
                 config.seed,
             )),
-            throttle: Throttle::new(config.quotas),
+            throttle: Throttle::new(config.quotas.clone()),
+            faults: Faults::new(config.seed),
             truth: TruthLog::new(config.truth_capacity),
             objects: ObjectStore::new(config.max_object_bytes, config.max_store_bytes),
             instances: RwLock::new(HashMap::new()),
@@ -131,7 +141,23 @@ impl SimState {
         self.iam.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Routes request `id` to a replica (a pure function of seed and id) and
+    /// The replica that serves request `id` from `principal`, by the
+    /// configured routing (`sim::consistency::Routing`); the connection
+    /// comes from the edge (`edge::current_connection`).
+    pub fn route(&self, id: RequestId, principal: Option<&Principal>, replicas: usize) -> usize {
+        let arn = principal.map(Principal::arn);
+        let key = RouteKey {
+            request_seq: id.0,
+            connection: super::edge::current_connection(),
+            principal: arn.as_deref(),
+        };
+        self.config
+            .propagation
+            .routing
+            .replica(self.config.seed, replicas, &key)
+    }
+
+    /// Routes request `id` to a replica ([`SimState::route`]) and
     /// evaluates `action` on `resource` for `principal` at that replica's
     /// IAM version, with the request's own `facts` (resource policy, keys).
     pub fn evaluate(
@@ -144,8 +170,7 @@ impl SimState {
     ) -> Evaluated {
         let now = self.clock.elapsed();
         let iam = self.iam_read();
-        let replica = (rng::derive(self.config.seed, rng::STREAM_ROUTING, id.0)
-            % iam.replica_count() as u64) as usize;
+        let replica = self.route(id, Some(principal), iam.replica_count());
         let (version, snapshot) = iam.at_replica(replica, now);
         drop(iam);
         let decision = authz::authorize(&snapshot, principal, action, resource, facts);
@@ -184,7 +209,31 @@ impl SimState {
         );
     }
 
+    /// The double's wall clock: real time plus any injected clock skew.
     pub fn now_wall(&self) -> SystemTime {
-        self.clock.now_wall()
+        let skew_ms = self.faults.skew_ms(self.clock.elapsed());
+        super::clock::offset(self.clock.now_wall(), skew_ms)
+    }
+
+    /// Back to the empty state (`POST /_iamstorm/reset`): no roles,
+    /// policies (but the AWS-managed ones), profiles, buckets, instances,
+    /// session credentials, faults, quota usage or ground truth. The
+    /// administrator key and the configuration stay. Instances' IMDS ports
+    /// keep listening until shutdown but no longer know their instance.
+    pub fn reset(&self) {
+        *self.iam_write() = IamState::new(
+            self.config.account_id.clone(),
+            self.config.propagation.clone(),
+            self.config.seed,
+        );
+        self.objects.clear();
+        self.instances
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.creds.retain_long_term();
+        self.throttle.clear();
+        self.faults.clear();
+        self.truth.clear();
     }
 }

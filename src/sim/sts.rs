@@ -99,9 +99,7 @@ fn assume_role(
     let role_name = role_arn.rsplit('/').next().unwrap_or_default();
     let (_, snapshot) = {
         let iam = state.iam_read();
-        let replica =
-            (crate::sim::rng::derive(state.config.seed, crate::sim::rng::STREAM_ROUTING, id.0)
-                % iam.replica_count() as u64) as usize;
+        let replica = state.route(id, Some(caller), iam.replica_count());
         iam.at_replica(replica, state.clock.elapsed())
     };
     let not_authorized = || {

@@ -4,27 +4,39 @@
 //! Only the decision lives here (throttle or not, and which bucket); each
 //! front end renders it in its own wire shape (`503 SlowDown` for S3,
 //! `400 Throttling` for Query APIs, `429` for IMDS).
+//!
+//! Every default is overridable (SimConfig, scenario `[sim.quotas]`), and
+//! single APIs can get their own rate (`api_per_s`, e.g. `sts:AssumeRole`),
+//! as AWS runs a bucket per API. A JSON-protocol 429 on demand is a fault
+//! rule (`sim::faults`), not a quota.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, RwLock};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// Requests per second per bucket. Defaults follow AWS's documented or
-/// observed figures (see `shared/reference/aws-behavior.md` B.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// observed figures (see `shared/reference/aws-behavior.md` B.2, B.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Quotas {
-    /// S3 GET/HEAD per bucket (AWS: 5,500 per prefix).
+    /// S3 GET/HEAD per prefix. Documented: "at least 5,500 GET/HEAD
+    /// requests per second per partitioned prefix" (AWS re:Post, S3 503).
     pub s3_read_per_s: u32,
-    /// S3 PUT/COPY/POST/DELETE per bucket (AWS: 3,500 per prefix).
+    /// S3 PUT/COPY/POST/DELETE per prefix. Documented: at least 3,500.
     pub s3_write_per_s: u32,
-    /// Each STS API (observed ~600/s for AssumeRole).
+    /// Each STS API. Observed: ~600/s for AssumeRole per account and
+    /// Region (awslabs/mountpoint-s3#1358); AWS publishes no figure.
     pub sts_per_s: u32,
-    /// Each IAM API (much lower than STS; AWS publishes no figure).
+    /// Each IAM API. Assumption: 100/s; AWS publishes no figure, only that
+    /// IAM and STS run independent buckets per API.
     pub iam_per_s: u32,
-    /// IMDS per instance (the link-local allowance is 1,024 packets/s).
+    /// IMDS per instance. Assumption from the documented link-local
+    /// allowance of 1,024 packets/s per ENI; AWS publishes no IMDS rate.
     pub imds_per_s: u32,
+    /// Per-API overrides by `service:Api` (e.g. `sts:AssumeRole` = 300):
+    /// replace the class rate above for that API's bucket. Empty by default.
+    pub api_per_s: BTreeMap<String, u32>,
 }
 
 impl Default for Quotas {
@@ -35,6 +47,7 @@ impl Default for Quotas {
             sts_per_s: 600,
             iam_per_s: 100,
             imds_per_s: 1024,
+            api_per_s: BTreeMap::new(),
         }
     }
 }
@@ -82,6 +95,24 @@ impl Throttle {
         }
     }
 
+    /// Forgets every bucket's usage (`POST /_iamstorm/reset`).
+    pub fn clear(&self) {
+        self.buckets
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The rate of `key`'s bucket: a per-API override when the key names
+    /// one (`service:Api`), else the class rate.
+    fn rate_for(&self, class: QuotaClass, key: &str) -> u32 {
+        self.quotas
+            .api_per_s
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| self.rate(class))
+    }
+
     /// Takes one token from `key`'s bucket. `Err(key)` names the bucket that
     /// ran dry (ground truth for the admin API).
     pub fn check(&self, class: QuotaClass, key: &str) -> Result<(), String> {
@@ -99,7 +130,7 @@ impl Throttle {
         } else {
             key.to_owned()
         };
-        let rate = NonZeroU32::new(self.rate(class)).unwrap_or(NonZeroU32::MIN);
+        let rate = NonZeroU32::new(self.rate_for(class, &key)).unwrap_or(NonZeroU32::MIN);
         map.entry(key)
             .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(rate))))
             .clone()
@@ -142,5 +173,23 @@ mod tests {
         assert!(t.check(QuotaClass::S3Read, "s3:read:a").is_ok());
         assert!(t.check(QuotaClass::S3Read, "s3:read:b").is_ok());
         assert!(t.check(QuotaClass::S3Read, "s3:read:a").is_err());
+    }
+
+    #[test]
+    fn a_per_api_override_replaces_the_class_rate_for_that_api_only() {
+        let t = Throttle::new(Quotas {
+            sts_per_s: 1000,
+            api_per_s: BTreeMap::from([("sts:AssumeRole".to_owned(), 2)]),
+            ..Quotas::default()
+        });
+        let allowed = |key: &str| {
+            (0..20)
+                .filter(|_| t.check(QuotaClass::Sts, key).is_ok())
+                .count()
+        };
+        assert!(allowed("sts:AssumeRole") <= 3);
+        assert_eq!(allowed("sts:GetCallerIdentity"), 20);
+        t.clear();
+        assert!(t.check(QuotaClass::Sts, "sts:AssumeRole").is_ok());
     }
 }

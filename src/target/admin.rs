@@ -140,6 +140,20 @@ impl AdminClient {
         self.call(http::Method::POST, "instances", Some(body)).await
     }
 
+    /// `POST /_iamstorm/faults`: adds the rules (all or none); returns their ids.
+    pub async fn add_faults(
+        &self,
+        rules: &[crate::sim::faults::FaultSpec],
+    ) -> Result<Vec<u64>, AdminError> {
+        #[derive(Deserialize)]
+        struct Added {
+            ids: Vec<u64>,
+        }
+        let body = serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned());
+        let added: Added = self.call(http::Method::POST, "faults", Some(body)).await?;
+        Ok(added.ids)
+    }
+
     pub async fn propagation(&self) -> Result<PropagationTruth, AdminError> {
         self.call(http::Method::GET, "propagation", None).await
     }

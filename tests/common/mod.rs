@@ -2,6 +2,8 @@
 //! SDK clients, nothing mocked.
 #![allow(dead_code)]
 
+pub mod admin_http;
+
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -25,6 +27,7 @@ pub async fn start(delay: Duration, tweak: impl FnOnce(&mut SimConfig)) -> SimHa
         propagation: PropagationConfig {
             replicas: 4,
             delay: DelayModel::Fixed(delay),
+            ..PropagationConfig::default()
         },
         ..SimConfig::default()
     };

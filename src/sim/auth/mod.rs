@@ -10,7 +10,7 @@ pub mod sigv4;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::rng;
 
@@ -144,6 +144,9 @@ pub struct CredentialStore {
     keys: RwLock<HashMap<String, Arc<Credential>>>,
     seed: u64,
     issued: std::sync::atomic::AtomicU64,
+    /// When each session credential was issued (monotonic), for the
+    /// new-credential lag (`SimConfig::new_credential_lag`).
+    issued_at: RwLock<HashMap<String, Instant>>,
 }
 
 impl CredentialStore {
@@ -152,7 +155,27 @@ impl CredentialStore {
             keys: RwLock::new(HashMap::new()),
             seed,
             issued: std::sync::atomic::AtomicU64::new(0),
+            issued_at: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// When session credential `access_key_id` was issued; `None` for
+    /// long-term keys and unknown ones.
+    pub fn issued_at(&self, access_key_id: &str) -> Option<Instant> {
+        self.issued_at
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key_id)
+            .copied()
+    }
+
+    /// Forgets every session credential, keeping long-term keys (reset).
+    pub fn retain_long_term(&self) {
+        self.write().retain(|_, c| c.session_token.is_none());
+        self.issued_at
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn insert(&self, cred: Credential) {
@@ -198,7 +221,13 @@ impl CredentialStore {
             keys.len() < MAX_SESSIONS,
             "session credential store is full ({MAX_SESSIONS})"
         );
-        keys.insert(key_id, cred.clone());
+        keys.insert(key_id.clone(), cred.clone());
+        let mut issued_at = self.issued_at.write().unwrap_or_else(|e| e.into_inner());
+        if issued_at.len() >= keys.len() {
+            // Sessions were pruned above: forget their issue times too.
+            issued_at.retain(|k, _| keys.contains_key(k));
+        }
+        issued_at.insert(key_id, Instant::now());
         cred
     }
 

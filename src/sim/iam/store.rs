@@ -588,6 +588,7 @@ mod tests {
             PropagationConfig {
                 replicas: 2,
                 delay: DelayModel::Fixed(Duration::ZERO),
+                ..PropagationConfig::default()
             },
             7,
         );

@@ -15,12 +15,13 @@ use s3s::dto::DeleteObjectsInput;
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
-use super::facts::{self, Keys, PeerAddr, RequestView};
+use super::facts::{self, Keys, RequestView};
 use super::store::BucketPolicy;
 use crate::sim::auth::{AuthFailure, Principal};
 use crate::sim::edge::EdgeContext;
 use crate::sim::iam::authz::{AuthzDecision, DenyKind, RequestFacts};
 use crate::sim::iam::eval::{self, Decision, PolicyRef, PolicyType, RequestContext};
+use crate::sim::server::Connection;
 use crate::sim::state::{Evaluated, SimState};
 use crate::sim::throttle::QuotaClass;
 use crate::sim::truth::VerdictKind;
@@ -157,7 +158,7 @@ impl S3Policy {
             S3Path::Object { bucket, key } => self.0.objects.peek(bucket, key),
             _ => None,
         };
-        let peer = cx.extensions_mut().get::<PeerAddr>().map(|p| p.0);
+        let peer = cx.extensions_mut().get::<Connection>().map(|c| c.peer);
         let region = facts::signed_region(cx.uri(), cx.headers());
         facts::keys(&RequestView {
             op,
@@ -343,7 +344,7 @@ impl S3Access for S3Policy {
             op: "DeleteObject",
             uri: &req.uri,
             headers: &req.headers,
-            peer: req.extensions.get::<PeerAddr>().map(|p| p.0),
+            peer: req.extensions.get::<Connection>().map(|c| c.peer),
             region: region.as_deref(),
             existing_tags: None,
         });

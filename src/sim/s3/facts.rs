@@ -15,11 +15,6 @@ use http::{HeaderMap, Uri};
 
 use super::store::Tags;
 
-/// The TCP peer of a request, put in the request extensions by the
-/// listener (`sim::server`); the source of `aws:SourceIp`.
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub SocketAddr);
-
 /// Owned (key, value) pairs; a key repeated is multi-valued.
 pub type Keys = Vec<(String, String)>;
 

@@ -180,6 +180,30 @@ impl ObjectStore {
         self.lock().buckets.len()
     }
 
+    /// (bucket, object count, bytes) for every bucket, sorted by name: the
+    /// admin API's state dump.
+    pub fn summary(&self) -> Vec<(String, usize, u64)> {
+        let inner = self.lock();
+        let mut out: Vec<(String, usize, u64)> = inner
+            .buckets
+            .iter()
+            .map(|(name, b)| {
+                let bytes = b.objects.values().map(|o| o.data.len() as u64).sum();
+                (name.clone(), b.objects.len(), bytes)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Drops every bucket, object and upload (`POST /_iamstorm/reset`).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.buckets.clear();
+        inner.uploads.clear();
+        inner.bytes_total = 0;
+    }
+
     /// Bytes held (objects plus waiting parts).
     pub fn bytes_total(&self) -> u64 {
         self.lock().bytes_total
