@@ -161,6 +161,41 @@ async fn throttling_is_classified_throttled_not_access_denied() {
 }
 
 #[tokio::test]
+async fn s3_quotas_are_per_prefix() {
+    let sim = start(Duration::ZERO, |c| c.quotas.s3_write_per_s = 3).await;
+    let client = s3(&operator_config(&sim));
+    // CreateBucket spends the bucket-level (empty) prefix's tokens.
+    client
+        .create_bucket()
+        .bucket("prefixed")
+        .send()
+        .await
+        .expect("bucket");
+    let put = |key: String| {
+        let client = client.clone();
+        async move {
+            client
+                .put_object()
+                .bucket("prefixed")
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(&e).map(str::to_owned))
+        }
+    };
+    let hot = futures::future::join_all((0..12).map(|i| put(format!("hot/{i}")))).await;
+    let slowed = hot
+        .iter()
+        .filter(|r| matches!(r, Err(Some(c)) if c == "SlowDown"))
+        .count();
+    assert!(slowed >= 6, "a 3/s prefix cannot take 12 at once: {hot:?}");
+    // Another prefix of the same bucket has its own bucket of tokens.
+    let cold = futures::future::join_all((0..3).map(|i| put(format!("cold/{i}")))).await;
+    assert!(cold.iter().all(Result::is_ok), "cold prefix: {cold:?}");
+}
+
+#[tokio::test]
 async fn trust_without_ec2_means_credentials_unavailable() {
     let sim = start(Duration::ZERO, |_| {}).await;
     let imds = world(&sim, TRUST_OTHER_SERVICE, Some(READ_POLICY)).await;

@@ -261,13 +261,26 @@ impl S3Access for S3Policy {
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
             S3Path::Root => None,
         };
-        if let Some(bucket) = &bucket {
+        // S3 scales request rates per prefix: the key up to its last `/`
+        // (bucket-level requests share the bucket's empty prefix).
+        let partition = match cx.s3_path() {
+            S3Path::Bucket { bucket } => Some(format!("{bucket}/")),
+            S3Path::Object { bucket, key } => {
+                let prefix = key.rfind('/').map_or("", |i| &key[..=i]);
+                Some(format!("{bucket}/{prefix}"))
+            }
+            S3Path::Root => None,
+        };
+        if let Some(partition) = &partition {
             let (class, kind) = if matches!(*cx.method(), http::Method::GET | http::Method::HEAD) {
                 (QuotaClass::S3Read, "read")
             } else {
                 (QuotaClass::S3Write, "write")
             };
-            if let Err(key) = state.throttle.check(class, &format!("s3:{kind}:{bucket}")) {
+            if let Err(key) = state
+                .throttle
+                .check(class, &format!("s3:{kind}:{partition}"))
+            {
                 edge.finish(
                     state,
                     VerdictKind::Throttled,
