@@ -855,6 +855,7 @@ impl Validator<'_> {
             sts_per_s: quotas.2?,
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
+            ec2_per_s: default.ec2_per_s,
         })
     }
 

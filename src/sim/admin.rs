@@ -107,6 +107,11 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
                 Err(e) => error(StatusCode::CONFLICT, e),
             }
         }
+        (Method::GET, "instances") => imds::admin_api::list(state),
+        (_, p) if p.starts_with("instances/") => {
+            let rest = p["instances/".len()..].to_owned();
+            imds::admin_api::handle(state, &rest, req).await
+        }
         (_, other) => error(
             StatusCode::NOT_FOUND,
             format!("no admin endpoint {PREFIX}{other}; see ARCHITECTURE.md"),

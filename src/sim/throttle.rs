@@ -3,7 +3,8 @@
 //!
 //! Only the decision lives here (throttle or not, and which bucket); each
 //! front end renders it in its own wire shape (`503 SlowDown` for S3,
-//! `400 Throttling` for Query APIs, `429` for IMDS).
+//! `400 Throttling` for Query APIs, `429` for IMDS, `503
+//! RequestLimitExceeded` for EC2).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -25,6 +26,10 @@ pub struct Quotas {
     pub iam_per_s: u32,
     /// IMDS per instance (the link-local allowance is 1,024 packets/s).
     pub imds_per_s: u32,
+    /// Each EC2 API: refill per second; the bucket holds
+    /// [`EC2_BURST_SECONDS`] seconds' worth (AWS's non-mutating actions:
+    /// 100 tokens, refilled 20/s).
+    pub ec2_per_s: u32,
 }
 
 impl Default for Quotas {
@@ -35,6 +40,7 @@ impl Default for Quotas {
             sts_per_s: 600,
             iam_per_s: 100,
             imds_per_s: 1024,
+            ec2_per_s: 20,
         }
     }
 }
@@ -47,7 +53,12 @@ pub enum QuotaClass {
     Sts,
     Iam,
     Imds,
+    /// EC2 Query API, one bucket per action (`503 RequestLimitExceeded`).
+    Ec2,
 }
+
+/// An EC2 bucket holds this many seconds of refill (100 tokens at 20/s).
+pub const EC2_BURST_SECONDS: u32 = 5;
 
 /// Upper bound on distinct buckets, so a client inventing bucket or API
 /// names cannot grow the map without limit; past it, requests share one
@@ -79,6 +90,7 @@ impl Throttle {
             QuotaClass::Sts => self.quotas.sts_per_s,
             QuotaClass::Iam => self.quotas.iam_per_s,
             QuotaClass::Imds => self.quotas.imds_per_s,
+            QuotaClass::Ec2 => self.quotas.ec2_per_s,
         }
     }
 
@@ -100,8 +112,14 @@ impl Throttle {
             key.to_owned()
         };
         let rate = NonZeroU32::new(self.rate(class)).unwrap_or(NonZeroU32::MIN);
+        let mut quota = Quota::per_second(rate);
+        if class == QuotaClass::Ec2 {
+            let burst =
+                rate.saturating_mul(NonZeroU32::new(EC2_BURST_SECONDS).unwrap_or(NonZeroU32::MIN));
+            quota = quota.allow_burst(burst);
+        }
         map.entry(key)
-            .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(rate))))
+            .or_insert_with(|| Arc::new(RateLimiter::direct(quota)))
             .clone()
     }
 
