@@ -2,6 +2,8 @@
 //! SDK clients, nothing mocked.
 #![allow(dead_code)]
 
+pub mod ec2;
+
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
