@@ -8,7 +8,7 @@
 //! - `DELETE instances/{id}/imds`              clear the knobs
 //! - `POST   instances/{id}/imds/expire-tokens` every issued token expires now
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -52,7 +52,7 @@ pub async fn handle(state: &SimState, rest: &str, req: Request<Incoming>) -> Res
         (Method::GET, "" | "imds") => json(StatusCode::OK, instance.to_json()),
         (Method::DELETE, "imds") => {
             instance.set_controls(Controls::default());
-            json(StatusCode::OK, instance.to_json())
+            settled(&instance).await
         }
         (Method::PUT, "imds") => {
             let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
@@ -69,7 +69,7 @@ pub async fn handle(state: &SimState, rest: &str, req: Request<Incoming>) -> Res
                 }
             };
             match apply(&instance, &spec) {
-                Ok(()) => json(StatusCode::OK, instance.to_json()),
+                Ok(()) => settled(&instance).await,
                 Err(e) => error(StatusCode::BAD_REQUEST, e),
             }
         }
@@ -86,6 +86,26 @@ pub async fn handle(state: &SimState, rest: &str, req: Request<Incoming>) -> Res
         ),
     }
 }
+
+/// Answers once the listener obeys the new controls (port closed during a
+/// `refuse` outage, open otherwise).
+async fn settled(instance: &Instance) -> Response<Bytes> {
+    if instance.await_listener_settled(SETTLE_TIMEOUT).await {
+        json(StatusCode::OK, instance.to_json())
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the controls are set but the IMDS port of {} did not open/close within {} ms",
+                instance.id,
+                SETTLE_TIMEOUT.as_millis()
+            ),
+        )
+    }
+}
+
+/// How long an admin call waits for the IMDS listener to follow.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn apply(instance: &Instance, spec: &ControlsSpec) -> Result<(), String> {
     let controls = Controls::from_spec(spec, Instant::now())?;

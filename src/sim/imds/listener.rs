@@ -46,6 +46,7 @@ pub async fn serve(state: Arc<SimState>, instance: Arc<Instance>, listener: TcpL
         if outage == Some(OutageMode::Refuse) {
             // Dropping the listener closes the port: connection refused.
             listener = None;
+            instance.listening.send_replace(false);
             let window_end = async {
                 match until {
                     Some(u) => tokio::time::sleep_until(u.into()).await,
@@ -61,7 +62,10 @@ pub async fn serve(state: Arc<SimState>, instance: Arc<Instance>, listener: TcpL
         }
         if listener.is_none() {
             match TcpListener::bind(instance.imds_addr).await {
-                Ok(l) => listener = Some(l),
+                Ok(l) => {
+                    listener = Some(l);
+                    instance.listening.send_replace(true);
+                }
                 Err(_) => {
                     tokio::time::sleep(REBIND_RETRY).await;
                     continue;

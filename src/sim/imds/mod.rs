@@ -95,6 +95,8 @@ pub struct Instance {
     wake: tokio::sync::watch::Sender<u64>,
     /// Bumped when a `refuse` outage starts: open connections are dropped.
     kill: tokio::sync::watch::Sender<u64>,
+    /// Whether the IMDS port is open (false during a `refuse` outage).
+    listening: tokio::sync::watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,6 +132,7 @@ impl Instance {
             tokens_issued: AtomicU64::new(0),
             wake: tokio::sync::watch::channel(0).0,
             kill: tokio::sync::watch::channel(0).0,
+            listening: tokio::sync::watch::channel(true).0,
         };
         if let Some(profile) = profile {
             let a = instance.new_association(state.config.seed, profile);
@@ -195,6 +198,16 @@ impl Instance {
             self.kill.send_modify(|g| *g += 1);
         }
         self.wake.send_modify(|g| *g += 1);
+    }
+
+    /// Waits (at most `timeout`) until the port is open or closed as the
+    /// controls in force say, so an admin call returns with them applied.
+    pub async fn await_listener_settled(&self, timeout: Duration) -> bool {
+        let want_open = self.outage(Instant::now()).0 != Some(OutageMode::Refuse);
+        let mut rx = self.listening.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|open| *open == want_open))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Every outstanding token expires now: later GETs with them get 401.
