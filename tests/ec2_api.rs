@@ -513,3 +513,64 @@ async fn bad_keys_are_ec2_auth_failures() {
         (403, Some("SignatureDoesNotMatch"))
     );
 }
+
+/// `iamstorm sim --scenario`: the scenario's fleet is launched, printed with
+/// its IMDS endpoints before the exports, and listed by DescribeInstances.
+#[tokio::test]
+async fn sim_with_a_scenario_prints_and_serves_its_fleet() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--scenario",
+            "tests/data/scenarios/ec2_runbook.toml",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("iamstorm sim starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (mut instances, mut endpoint) = (Vec::new(), None);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("utf-8 line");
+        if let Some(rest) = line.strip_prefix("# instance ") {
+            let words: Vec<&str> = rest.split(' ').collect();
+            assert_eq!(words[1], "imds", "{line}");
+            assert!(words.ends_with(&["credentials", "ok"]), "{line}");
+            instances.push((words[0].to_owned(), words[2].to_owned()));
+        }
+        if let Some(url) = line.strip_prefix("export AWS_ENDPOINT_URL=") {
+            endpoint = Some(url.to_owned());
+        }
+        if line.starts_with("export AWS_DEFAULT_REGION=") {
+            break;
+        }
+    }
+    let endpoint = endpoint.expect("an endpoint export");
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    for (iid, imds) in &instances {
+        assert_eq!(&imds_get(imds, "instance-id").await.body, iid);
+        assert_eq!(
+            imds_get(imds, "iam/security-credentials/").await.body,
+            "app-role"
+        );
+    }
+    // The exports' keys sign EC2 requests too.
+    let handle_like = Ec2::with_endpoint(&endpoint);
+    let d = handle_like.call("DescribeInstances", &[]).await;
+    let listed: Vec<String> = instances.iter().map(|(i, _)| i.clone()).collect();
+    assert_eq!(d.texts("instanceId"), listed, "{}", d.body);
+    assert_eq!(
+        d.texts("arn"),
+        vec![profile_arn("app-profile"), profile_arn("app-profile")]
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert_eq!(child.wait().expect("sim exits").code(), Some(0));
+}

@@ -75,6 +75,21 @@ impl Ec2 {
         }
     }
 
+    /// The default admin keys against a double at `endpoint` (us-east-1).
+    pub fn with_endpoint(endpoint: &str) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            region: "us-east-1".to_owned(),
+            creds: Credentials::new(
+                iamstorm::sim::state::EXAMPLE_ACCESS_KEY_ID,
+                iamstorm::sim::state::EXAMPLE_SECRET_ACCESS_KEY,
+                None,
+                None,
+                "test",
+            ),
+        }
+    }
+
     /// The operator's (admin keys).
     pub fn operator(sim: &SimHandle) -> Self {
         Self::new(
