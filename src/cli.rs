@@ -1,15 +1,15 @@
 //! Command-line interface: `run`, `sim`, `validate`. Each command returns an
-//! `Exit`; only this module prints errors for humans.
+//! `Exit`; only this module and `sim_cmd` print errors for humans.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::exit::Exit;
 use crate::run::{RunOptions, run_scenario};
-use crate::sim::{self, SimConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,20 +38,35 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Serve the AWS double standalone (S3, STS, IAM, admin API) until Ctrl-C.
+    /// Serve the AWS double standalone (S3, STS, IAM, EC2, IMDS, admin API) until Ctrl-C.
     Sim {
         /// Listen address; loopback by default.
         #[arg(long, default_value = "127.0.0.1:4566")]
         listen: SocketAddr,
-        /// Seed for the propagation model and ids.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Seed for the propagation model and ids (default: the scenario's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
         /// The administrator's access key id (default: AWS's documentation example key).
         #[arg(long, default_value = crate::sim::state::EXAMPLE_ACCESS_KEY_ID)]
         access_key_id: String,
         /// The administrator's secret access key.
         #[arg(long, default_value = crate::sim::state::EXAMPLE_SECRET_ACCESS_KEY)]
         secret_access_key: String,
+        /// Seed the double with a scenario's IAM setup, buckets and fleet
+        /// (its load and timeline are not run), then serve.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Lifetime of IMDS instance credentials, e.g. "20m" (default 6h).
+        #[arg(long, value_parser = parse_duration_arg)]
+        instance_credentials_ttl: Option<Duration>,
+        /// IMDS mints new credentials this long before expiry (default 5m;
+        /// at most half the TTL).
+        #[arg(long, value_parser = parse_duration_arg)]
+        imds_rotate_before: Option<Duration>,
+        /// Delay before IMDS serves a changed instance profile association
+        /// (default 5s; a reboot applies it at once).
+        #[arg(long, value_parser = parse_duration_arg)]
+        imds_association_lag: Option<Duration>,
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
@@ -92,15 +107,26 @@ pub fn main(cli: Cli) -> ExitCode {
             seed,
             access_key_id,
             secret_access_key,
-        } => block_on(serve_sim(SimConfig {
+            scenario,
+            instance_credentials_ttl,
+            imds_rotate_before,
+            imds_association_lag,
+        } => block_on(serve_sim(SimOptions {
             listen,
             seed,
-            admin_access_key_id: access_key_id,
-            admin_secret_access_key: secret_access_key,
-            ..SimConfig::default()
+            access_key_id,
+            secret_access_key,
+            scenario,
+            instance_credentials_ttl,
+            imds_rotate_before,
+            imds_association_lag,
         })),
     };
     exit.into()
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    crate::scenario::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn init_tracing() {
@@ -134,46 +160,7 @@ fn validate(path: &std::path::Path) -> Exit {
     }
 }
 
-async fn serve_sim(config: SimConfig) -> Exit {
-    let (listen, seed) = (config.listen, config.seed);
-    if !listen.ip().is_loopback() {
-        eprintln!(
-            "warning: serving the double on {listen}, which is not a loopback address: anyone who can reach it can use the example admin keys"
-        );
-    }
-    let config = SimConfig {
-        listen,
-        seed,
-        ..SimConfig::default()
-    };
-    let handle = match sim::start(config).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!(
-                "error: cannot listen on {listen}: {e}\n  help: pick another port with --listen 127.0.0.1:PORT"
-            );
-            return Exit::TargetUnavailable;
-        }
-    };
-    println!(
-        "# iamstorm double on {} (seed {seed}); admin API {}",
-        handle.endpoint_url(),
-        handle.admin_url()
-    );
-    println!("export AWS_ENDPOINT_URL={}", handle.endpoint_url());
-    println!("export AWS_ACCESS_KEY_ID={}", handle.admin_access_key_id);
-    println!(
-        "export AWS_SECRET_ACCESS_KEY={}",
-        handle.admin_secret_access_key
-    );
-    println!("export AWS_REGION={}", handle.region);
-    // AWS CLI v1 and older boto3 read the region from this one.
-    println!("export AWS_DEFAULT_REGION={}", handle.region);
-    wait_for_shutdown_signal().await;
-    handle.shutdown();
-    eprintln!("iamstorm sim: stopped");
-    Exit::Ok
-}
+pub use crate::sim_cmd::{SimOptions, serve_sim};
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn wait_for_shutdown_signal() {

@@ -16,4 +16,5 @@ pub mod run;
 pub mod scenario;
 pub mod setup;
 pub mod sim;
+pub mod sim_cmd;
 pub mod target;

@@ -99,7 +99,8 @@ pub fn run_id(name: &str, at: SystemTime) -> String {
     )
 }
 
-fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
+/// The double's configuration for `scenario` (also what `iamstorm sim --scenario` serves).
+pub fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
     let s = &scenario.sim;
     SimConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

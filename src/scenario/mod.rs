@@ -1177,6 +1177,7 @@ impl Validator<'_> {
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
             api_per_s: self.api_quotas(raw.api.as_ref())?,
+            ec2_per_s: default.ec2_per_s,
         })
     }
 

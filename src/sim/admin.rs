@@ -181,13 +181,7 @@ fn dump_state(state: &SimState) -> serde_json::Value {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .values()
-        .map(|i| {
-            serde_json::json!({
-                "instance_id": i.id,
-                "imds_endpoint": format!("http://{}", i.imds_addr),
-                "instance_profile": i.profile.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            })
-        })
+        .map(|i| i.to_json())
         .collect();
     instances.sort_by(|a, b| a["instance_id"].as_str().cmp(&b["instance_id"].as_str()));
     serde_json::json!({
@@ -318,6 +312,11 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
                 ),
                 Err(e) => error(StatusCode::CONFLICT, e),
             }
+        }
+        (Method::GET, "instances") => imds::admin_api::list(state),
+        (_, p) if p.starts_with("instances/") => {
+            let rest = p["instances/".len()..].to_owned();
+            imds::admin_api::handle(state, &rest, req).await
         }
         (_, other) => error(
             StatusCode::NOT_FOUND,

@@ -195,6 +195,9 @@ async fn handle_service(
 ) -> Result<Response<s3s::Body>, ConnectionReset> {
     let id = state.truth.next_id();
     let mut resp = match signed_service(&req).as_deref() {
+        Some("ec2") => super::ec2::handle(&state, id, req)
+            .await
+            .map(s3s::Body::from),
         Some(service @ ("sts" | "iam")) => {
             let service = service.to_owned();
             handle_query(&state, id, &service, req)

@@ -1,4 +1,4 @@
-//! The embedded AWS double: S3, STS, IAM and per-instance IMDS on loopback,
+//! The embedded AWS double: S3, STS, IAM, EC2 and per-instance IMDS on loopback,
 //! speaking AWS's wire protocols, verifying SigV4, enforcing IAM through a
 //! replica propagation model, throttling like AWS, and recording the ground
 //! truth of every decision.
@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod consistency;
+pub mod ec2;
 pub mod edge;
 pub mod faults;
 pub mod iam;

@@ -43,6 +43,11 @@ impl Params {
         })
     }
 
+    /// Every parameter, in no particular order (for EC2's `Name.N` lists).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn action(&self) -> Option<&str> {
         self.get("Action")
     }

@@ -37,6 +37,21 @@ pub struct SimConfig {
     pub quotas: Quotas,
     /// Lifetime of credentials served by IMDS.
     pub instance_credentials_ttl: Duration,
+    /// IMDS mints new credentials this long before the old ones expire
+    /// (AWS: "at least five minutes"); capped at half the TTL, so a short
+    /// TTL compresses the rotation schedule for tests.
+    pub instance_credentials_rotate_before: Duration,
+    /// How long after an EC2 association change IMDS starts serving the new
+    /// instance profile (assumption: AWS publishes no figure; a reboot
+    /// applies it at once).
+    pub imds_association_lag: Duration,
+    /// Longest IMDS session token TTL granted (AWS: 21,600 s).
+    pub imds_token_ttl_max: Duration,
+    /// New instances require IMDSv2 tokens (`HttpTokens=required`, the
+    /// default of AMIs with `imdsSupport=v2.0`).
+    pub imds_http_tokens_required: bool,
+    /// New instances' `HttpPutResponseHopLimit` (2 with `imdsSupport=v2.0`).
+    pub imds_hop_limit: u8,
     /// How many recent request verdicts the admin API can answer for.
     pub truth_capacity: usize,
     /// Largest object body accepted by PutObject.
@@ -69,6 +84,11 @@ impl Default for SimConfig {
             propagation: PropagationConfig::default(),
             quotas: Quotas::default(),
             instance_credentials_ttl: Duration::from_secs(6 * 3600),
+            instance_credentials_rotate_before: Duration::from_secs(5 * 60),
+            imds_association_lag: Duration::from_secs(5),
+            imds_token_ttl_max: Duration::from_secs(21_600),
+            imds_http_tokens_required: true,
+            imds_hop_limit: 2,
             truth_capacity: 1_000_000,
             max_object_bytes: 64 * 1024 * 1024,
             max_store_bytes: 1024 * 1024 * 1024,

@@ -3,7 +3,8 @@
 //!
 //! Only the decision lives here (throttle or not, and which bucket); each
 //! front end renders it in its own wire shape (`503 SlowDown` for S3,
-//! `400 Throttling` for Query APIs, `429` for IMDS).
+//! `400 Throttling` for Query APIs, `429` for IMDS, `503
+//! RequestLimitExceeded` for EC2).
 //!
 //! Every default is overridable (SimConfig, scenario `[sim.quotas]`), and
 //! single APIs can get their own rate (`api_per_s`, e.g. `sts:AssumeRole`),
@@ -37,6 +38,10 @@ pub struct Quotas {
     /// Per-API overrides by `service:Api` (e.g. `sts:AssumeRole` = 300):
     /// replace the class rate above for that API's bucket. Empty by default.
     pub api_per_s: BTreeMap<String, u32>,
+    /// Each EC2 API: refill per second; the bucket holds
+    /// [`EC2_BURST_SECONDS`] seconds' worth (AWS's non-mutating actions:
+    /// 100 tokens, refilled 20/s).
+    pub ec2_per_s: u32,
 }
 
 impl Default for Quotas {
@@ -48,6 +53,7 @@ impl Default for Quotas {
             iam_per_s: 100,
             imds_per_s: 1024,
             api_per_s: BTreeMap::new(),
+            ec2_per_s: 20,
         }
     }
 }
@@ -60,7 +66,12 @@ pub enum QuotaClass {
     Sts,
     Iam,
     Imds,
+    /// EC2 Query API, one bucket per action (`503 RequestLimitExceeded`).
+    Ec2,
 }
+
+/// An EC2 bucket holds this many seconds of refill (100 tokens at 20/s).
+pub const EC2_BURST_SECONDS: u32 = 5;
 
 /// Upper bound on distinct buckets, so a client inventing bucket or API
 /// names cannot grow the map without limit; past it, requests share one
@@ -92,6 +103,7 @@ impl Throttle {
             QuotaClass::Sts => self.quotas.sts_per_s,
             QuotaClass::Iam => self.quotas.iam_per_s,
             QuotaClass::Imds => self.quotas.imds_per_s,
+            QuotaClass::Ec2 => self.quotas.ec2_per_s,
         }
     }
 
@@ -131,8 +143,14 @@ impl Throttle {
             key.to_owned()
         };
         let rate = NonZeroU32::new(self.rate_for(class, &key)).unwrap_or(NonZeroU32::MIN);
+        let mut quota = Quota::per_second(rate);
+        if class == QuotaClass::Ec2 {
+            let burst =
+                rate.saturating_mul(NonZeroU32::new(EC2_BURST_SECONDS).unwrap_or(NonZeroU32::MIN));
+            quota = quota.allow_burst(burst);
+        }
         map.entry(key)
-            .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(rate))))
+            .or_insert_with(|| Arc::new(RateLimiter::direct(quota)))
             .clone()
     }
 

@@ -94,6 +94,11 @@ impl AdminClient {
         Self { base, http }
     }
 
+    /// The admin root this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: http::Method,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod admin_http;
+pub mod ec2;
 
 use std::time::Duration;
 

@@ -1,0 +1,196 @@
+//! `iamstorm sim`: the double served standalone until Ctrl-C, optionally
+//! seeded from a scenario. Seeding goes through the harness's own doors —
+//! `setup` (IAM roles, trust, inline policies, instance profiles, buckets,
+//! objects through the real SDK) and `fleet` (instances launched through
+//! the admin API and booted through their IMDS) — never into the double's
+//! state directly. Prints `export` lines an AWS client can use as they are,
+//! preceded by one `# instance …` line per launched instance.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::wait_for_shutdown_signal;
+use crate::exit::Exit;
+use crate::fleet::{self, GroupSpec};
+use crate::scenario::{self, Scenario};
+use crate::sim::SimConfig;
+use crate::target::Target;
+use crate::target::clients::{self, SdkSettings};
+
+/// What `iamstorm sim` was asked to serve.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub listen: SocketAddr,
+    pub seed: Option<u64>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub scenario: Option<PathBuf>,
+    pub instance_credentials_ttl: Option<Duration>,
+    pub imds_rotate_before: Option<Duration>,
+    pub imds_association_lag: Option<Duration>,
+}
+
+/// Seed used when neither `--seed` nor the scenario names one.
+const DEFAULT_SEED: u64 = 1;
+
+fn config(opts: &SimOptions, scenario: Option<&Scenario>) -> SimConfig {
+    let seed = opts
+        .seed
+        .or(scenario.and_then(|s| s.seed))
+        .unwrap_or(DEFAULT_SEED);
+    let base = match scenario {
+        Some(s) => crate::run::sim_config(s, seed),
+        None => SimConfig::default(),
+    };
+    let mut config = SimConfig {
+        listen: opts.listen,
+        seed,
+        admin_access_key_id: opts.access_key_id.clone(),
+        admin_secret_access_key: opts.secret_access_key.clone(),
+        ..base
+    };
+    if let Some(ttl) = opts.instance_credentials_ttl {
+        config.instance_credentials_ttl = ttl;
+    }
+    if let Some(lead) = opts.imds_rotate_before {
+        config.instance_credentials_rotate_before = lead;
+    }
+    if let Some(lag) = opts.imds_association_lag {
+        config.imds_association_lag = lag;
+    }
+    config
+}
+
+/// One printed line per launched instance.
+struct Launched {
+    instance_id: String,
+    imds_endpoint: String,
+    group: String,
+    profile: String,
+    credentials: String,
+}
+
+/// Brings the double to the scenario's starting state and launches its fleet.
+async fn seed(target: &Target, scenario: &Scenario) -> Result<Vec<Launched>, String> {
+    let operator = clients::operator_config(target);
+    crate::setup::apply(scenario, &clients::iam(&operator), &clients::s3(&operator))
+        .await
+        .map_err(|e| e.to_string())?;
+    target
+        .admin
+        .await_converged()
+        .await
+        .map_err(|e| e.to_string())?;
+    let groups: Vec<GroupSpec> = scenario
+        .fleet
+        .iter()
+        .map(|g| GroupSpec {
+            group: g.group.clone(),
+            instance_profile: Some(g.instance_profile.clone()),
+            instances: g.instances,
+            workers_per_instance: g.workers_per_instance,
+        })
+        .collect();
+    let fleet = fleet::launch(target, &groups, &SdkSettings::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(fleet
+        .into_iter()
+        .map(|i| Launched {
+            profile: groups
+                .iter()
+                .find(|g| g.group == i.group)
+                .and_then(|g| g.instance_profile.clone())
+                .unwrap_or_default(),
+            credentials: match &i.boot.outcome.detail {
+                Some(d) => format!("{:?} ({d})", i.boot.outcome.class),
+                None => format!("{:?}", i.boot.outcome.class),
+            }
+            .to_lowercase(),
+            instance_id: i.instance_id,
+            imds_endpoint: i.imds_endpoint,
+            group: i.group,
+        })
+        .collect())
+}
+
+/// The `sim` command.
+pub async fn serve_sim(opts: SimOptions) -> Exit {
+    let scenario = match &opts.scenario {
+        Some(path) => match scenario::load(path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return Exit::BadInput;
+            }
+        },
+        None => None,
+    };
+    let config = config(&opts, scenario.as_ref());
+    let (listen, seed) = (config.listen, config.seed);
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "warning: serving the double on {listen}, which is not a loopback address: anyone who can reach it can use the admin keys"
+        );
+    }
+    let target = match Target::embedded(config).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "error: cannot listen on {listen}: {e}\n  help: pick another port with --listen 127.0.0.1:PORT"
+            );
+            return Exit::TargetUnavailable;
+        }
+    };
+    let launched = match &scenario {
+        Some(s) => match seed_or_report(&target, s, &opts).await {
+            Some(l) => l,
+            None => return Exit::TargetUnavailable,
+        },
+        None => Vec::new(),
+    };
+    println!(
+        "# iamstorm double on {} (seed {seed}); admin API {}",
+        target.endpoint_url,
+        target.admin.base()
+    );
+    for l in &launched {
+        println!(
+            "# instance {} imds {} group {} profile {} credentials {}",
+            l.instance_id, l.imds_endpoint, l.group, l.profile, l.credentials
+        );
+    }
+    println!("export AWS_ENDPOINT_URL={}", target.endpoint_url);
+    println!("export AWS_ACCESS_KEY_ID={}", target.admin_access_key_id);
+    println!(
+        "export AWS_SECRET_ACCESS_KEY={}",
+        target.admin_secret_access_key
+    );
+    println!("export AWS_REGION={}", target.region);
+    // AWS CLI v1 and older boto3 read the region from this one.
+    println!("export AWS_DEFAULT_REGION={}", target.region);
+    wait_for_shutdown_signal().await;
+    drop(target);
+    eprintln!("iamstorm sim: stopped");
+    Exit::Ok
+}
+
+async fn seed_or_report(
+    target: &Target,
+    scenario: &Scenario,
+    opts: &SimOptions,
+) -> Option<Vec<Launched>> {
+    match seed(target, scenario).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            let path = opts
+                .scenario
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            eprintln!("error: seeding the double from {path} failed: {e}");
+            None
+        }
+    }
+}
