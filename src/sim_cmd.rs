@@ -95,6 +95,14 @@ async fn seed(target: &Target, scenario: &Scenario) -> Result<Vec<Launched>, Str
     let fleet = fleet::launch(target, &groups, &SdkSettings::default())
         .await
         .map_err(|e| e.to_string())?;
+    // The scenario's faults, timed from the moment the double is seeded.
+    if !scenario.sim.faults.is_empty() {
+        target
+            .admin
+            .add_faults(&scenario.sim.faults)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     Ok(fleet
         .into_iter()
         .map(|i| Launched {

@@ -567,6 +567,13 @@ async fn sim_with_a_scenario_prints_and_serves_its_fleet() {
         d.texts("arn"),
         vec![profile_arn("app-profile"), profile_arn("app-profile")]
     );
+    // The scenario's [[sim.faults]] are in force.
+    let (code, faults) =
+        common::admin_http::call(&format!("{endpoint}/_iamstorm/"), "GET", "faults", None).await;
+    assert_eq!(code, 200);
+    let rules = faults["faults"].as_array().expect("a list of rules");
+    assert_eq!(rules.len(), 1, "{faults}");
+    assert_eq!(rules[0]["code"], "ServiceUnavailable", "{faults}");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -53,7 +53,13 @@ pub const AUTH_CODES: &[&str] = &[
     "MissingAuthenticationToken",
 ];
 
-const ACCESS_DENIED_CODES: &[&str] = &["AccessDenied", "AccessDeniedException"];
+/// S3/IAM/STS say `AccessDenied`, JSON-protocol services
+/// `AccessDeniedException`, EC2 `UnauthorizedOperation`.
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+];
 
 /// Classifies an SDK error.
 pub fn classify_error<E>(err: &SdkError<E, HttpResponse>) -> Outcome
@@ -189,6 +195,14 @@ mod tests {
         assert_eq!(
             classify_response(Some(400), Some("ExpiredToken"), None).class,
             OutcomeClass::AuthError
+        );
+        assert_eq!(
+            classify_response(Some(503), Some("RequestLimitExceeded"), None).class,
+            OutcomeClass::Throttled
+        );
+        assert_eq!(
+            classify_response(Some(403), Some("UnauthorizedOperation"), None).class,
+            OutcomeClass::AccessDenied
         );
     }
 

@@ -1169,6 +1169,7 @@ impl Validator<'_> {
             quota(&raw.sts_per_s, "sts_per_s", default.sts_per_s),
             quota(&raw.iam_per_s, "iam_per_s", default.iam_per_s),
             quota(&raw.imds_per_s, "imds_per_s", default.imds_per_s),
+            quota(&raw.ec2_per_s, "ec2_per_s", default.ec2_per_s),
         );
         Some(Quotas {
             s3_read_per_s: quotas.0?,
@@ -1177,7 +1178,7 @@ impl Validator<'_> {
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
             api_per_s: self.api_quotas(raw.api.as_ref())?,
-            ec2_per_s: default.ec2_per_s,
+            ec2_per_s: quotas.5?,
         })
     }
 
@@ -2867,7 +2868,7 @@ measure = "grant"
             ),
             (
                 "s3_read_per_s = 300",
-                "s3_read_per_s = 300\n[sim.quotas.api]\n\"sts:AssumeRole\" = 50\n\
+                "s3_read_per_s = 300\nec2_per_s = 7\n[sim.quotas.api]\n\"sts:AssumeRole\" = 50\n\
                  [[sim.faults]]\nkind = \"error\"\nservice = \"s3\"\naction = \"GetObject\"\nstatus = 429\ncode = \"ThrottlingException\"\nshape = \"json\"\nprobability = 0.25\nstart = \"5s\"\nend = \"15s\"\n\
                  [[sim.faults]]\nkind = \"latency\"\nservice = \"sts\"\nmodel = \"fixed\"\ndelay = \"200ms\"\n\
                  [[sim.faults]]\nkind = \"clock_skew\"\noffset = \"-20m\"",
@@ -2895,6 +2896,7 @@ measure = "grant"
         );
         assert_eq!(sim.quotas.api_per_s.get("sts:AssumeRole"), Some(&50));
         assert_eq!(sim.quotas.s3_read_per_s, 300);
+        assert_eq!(sim.quotas.ec2_per_s, 7);
         assert_eq!(sim.faults.len(), 3);
         let e = &sim.faults[0];
         assert_eq!(

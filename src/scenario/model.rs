@@ -366,6 +366,8 @@ pub(crate) struct RawQuotas {
     pub iam_per_s: Option<Int>,
     /// IMDS requests per instance; default 1024.
     pub imds_per_s: Option<Int>,
+    /// EC2 API refill per second (bucket holds 5 s' worth); default 20.
+    pub ec2_per_s: Option<Int>,
     /// `[sim.quotas.api]`: per-API rates by `"service:Api"`, e.g.
     /// `"sts:AssumeRole" = 100`.
     pub api: Option<std::collections::BTreeMap<String, Int>>,
