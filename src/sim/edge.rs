@@ -131,6 +131,11 @@ impl EdgeContext {
 
 /// The service a request is signed for, from its credential scope.
 fn signed_service(req: &Request<Incoming>) -> Option<String> {
+    signed_scope(req).and_then(|scope| scope.split('/').nth(3).map(str::to_owned))
+}
+
+/// The request's SigV4 credential scope (`AKID/yyyymmdd/region/service/aws4_request`).
+fn signed_scope<B>(req: &Request<B>) -> Option<String> {
     let from_header = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -143,8 +148,7 @@ fn signed_service(req: &Request<Incoming>) -> Option<String> {
             .find(|(k, _)| k == "X-Amz-Credential")
             .map(|(_, v)| v.into_owned())
     })?;
-    // AKID/yyyymmdd/region/service/aws4_request
-    scope.split('/').nth(3).map(str::to_owned)
+    Some(scope)
 }
 
 /// Handles one HTTP request on the edge port.
@@ -230,6 +234,13 @@ async fn handle_query(
     } else {
         query::STS_NAMESPACE
     };
+    // Request keys for conditions: the peer address, plain HTTP, and the
+    // region the request was signed for.
+    let source_ip = req
+        .extensions()
+        .get::<super::server::PeerAddr>()
+        .map(|p| p.0.ip().to_string());
+    let region = signed_scope(&req).and_then(|s| s.split('/').nth(2).map(str::to_owned));
     let (parts, body) = req.into_parts();
     let limit = state.config.max_query_body_bytes;
     let body = match Limited::new(body, limit).collect().await {
@@ -328,8 +339,17 @@ async fn handle_query(
     } else {
         sts::resource_arn(&action_name, &params)
     };
-    let evaluated =
-        resource.map(|r| state.evaluate(id, principal, &action, &r, &RequestFacts::NONE));
+    let mut facts = RequestFacts {
+        keys: vec![("aws:SecureTransport", "false")],
+        ..RequestFacts::default()
+    };
+    if let Some(ip) = &source_ip {
+        facts.keys.push(("aws:SourceIp", ip));
+    }
+    if let Some(region) = &region {
+        facts.keys.push(("aws:RequestedRegion", region));
+    }
+    let evaluated = resource.map(|r| state.evaluate(id, principal, &action, &r, &facts));
     if let Some(ev) = &evaluated
         && ev.decision.deny.is_some()
     {

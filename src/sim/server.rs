@@ -13,6 +13,11 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+/// The client's address, set on every request's extensions (the source of
+/// `aws:SourceIp`).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// At most this many connections per listener; further clients wait in the
 /// kernel's accept queue (as a busy server's would).
 pub const MAX_CONNECTIONS: usize = 8192;
@@ -34,7 +39,7 @@ pub async fn serve<F, Fut, B>(
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = shutdown.changed() => return,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 // Transient accept errors (EMFILE, aborted handshakes): keep serving.
@@ -45,7 +50,10 @@ pub async fn serve<F, Fut, B>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handler.clone()(req));
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(PeerAddr(peer));
+                handler.clone()(req)
+            });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
