@@ -340,7 +340,7 @@ async fn default_version_change_propagates_like_any_change() {
         .await
         .expect("GetPolicyVersion");
     let v1 = v1.policy_version().expect("v1");
-    assert_eq!(v1.is_default_version(), false);
+    assert!(!v1.is_default_version());
     let doc = percent_encoding::percent_decode_str(v1.document().expect("document"))
         .decode_utf8()
         .expect("utf-8");
