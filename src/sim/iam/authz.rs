@@ -303,3 +303,116 @@ pub fn trust_allows_principal(
         &ctx,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sim::auth::SessionContext;
+    use crate::sim::consistency::{DelayModel, PropagationConfig};
+    use crate::sim::iam::store::{IamState, RoleOptions};
+
+    const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    fn snapshot() -> Arc<Snapshot> {
+        let mut iam = IamState::new(
+            "123456789012".to_owned(),
+            PropagationConfig {
+                replicas: 1,
+                delay: DelayModel::Fixed(Duration::ZERO),
+            },
+            1,
+        );
+        let options = RoleOptions {
+            tags: vec![
+                ("team".to_owned(), "red".to_owned()),
+                ("cost".to_owned(), "42".to_owned()),
+            ],
+            ..RoleOptions::default()
+        };
+        iam.create_role("r", "/svc/", TRUST, &options, Duration::ZERO, UNIX_EPOCH)
+            .expect("role");
+        iam.latest()
+    }
+
+    #[test]
+    fn principal_keys_for_a_role_session() {
+        let snap = snapshot();
+        let role_id = snap.roles["r"].role_id.clone();
+        let principal = Principal::AssumedRole {
+            account_id: "123456789012".to_owned(),
+            role_name: "r".to_owned(),
+            session_name: "i-1".to_owned(),
+            source_instance_arn: Some("arn:aws:ec2:us-east-1:123456789012:instance/i-1".into()),
+            session: Arc::new(SessionContext {
+                policies: Vec::new(),
+                tags: vec![("team".to_owned(), "blue".to_owned())],
+            }),
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let keys: BTreeMap<String, String> = principal_keys(&snap, &principal, Some(now))
+            .into_iter()
+            .collect();
+        let get = |k: &str| keys.get(k).map(String::as_str);
+        assert_eq!(
+            get("aws:PrincipalArn"),
+            Some("arn:aws:iam::123456789012:role/svc/r"),
+            "a session's aws:PrincipalArn is its role's ARN"
+        );
+        assert_eq!(get("aws:PrincipalType"), Some("AssumedRole"));
+        assert_eq!(get("aws:userid"), Some(format!("{role_id}:i-1").as_str()));
+        assert_eq!(get("aws:username"), None, "roles have no aws:username");
+        assert_eq!(
+            get("aws:PrincipalTag/team"),
+            Some("blue"),
+            "session tag wins"
+        );
+        assert_eq!(get("aws:PrincipalTag/cost"), Some("42"), "role tag kept");
+        assert_eq!(
+            get("ec2:SourceInstanceARN"),
+            Some("arn:aws:ec2:us-east-1:123456789012:instance/i-1")
+        );
+        assert_eq!(get("aws:EpochTime"), Some("1700000000"));
+        assert_eq!(get("aws:CurrentTime"), Some("2023-11-14T22:13:20Z"));
+    }
+
+    #[test]
+    fn missing_managed_session_policy_fails_closed() {
+        let snap = snapshot();
+        let mut principal = Principal::role_session("123456789012", "r", "s");
+        if let Principal::AssumedRole { session, .. } = &mut principal {
+            *session = Arc::new(SessionContext {
+                policies: vec![SessionPolicy::Managed(
+                    "arn:aws:iam::123456789012:policy/deleted".to_owned(),
+                )],
+                tags: Vec::new(),
+            });
+        }
+        let mut iam_snap = (*snap).clone();
+        let admin = iam_snap
+            .policies
+            .get("arn:aws:iam::aws:policy/AdministratorAccess")
+            .expect("seeded")
+            .arn
+            .clone();
+        let mut role = (*iam_snap.roles["r"]).clone();
+        role.attached.insert(admin);
+        iam_snap.roles.insert("r".to_owned(), Arc::new(role));
+        let d = authorize(
+            &iam_snap,
+            &principal,
+            "s3:GetObject",
+            "*",
+            &RequestFacts::NONE,
+        );
+        assert_eq!(d.deny, Some(DenyKind::Implicit));
+        assert!(
+            d.message.contains("because no session policy allows"),
+            "{}",
+            d.message
+        );
+    }
+}
