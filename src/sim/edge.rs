@@ -141,6 +141,11 @@ impl EdgeContext {
 
 /// The service a request is signed for, from its credential scope.
 fn signed_service(req: &Request<Incoming>) -> Option<String> {
+    signed_scope(req).and_then(|scope| scope.split('/').nth(3).map(str::to_owned))
+}
+
+/// The request's SigV4 credential scope (`AKID/yyyymmdd/region/service/aws4_request`).
+fn signed_scope<B>(req: &Request<B>) -> Option<String> {
     let from_header = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -153,8 +158,7 @@ fn signed_service(req: &Request<Incoming>) -> Option<String> {
             .find(|(k, _)| k == "X-Amz-Credential")
             .map(|(_, v)| v.into_owned())
     })?;
-    // AKID/yyyymmdd/region/service/aws4_request
-    scope.split('/').nth(3).map(str::to_owned)
+    Some(scope)
 }
 
 tokio::task_local! {
@@ -465,6 +469,7 @@ async fn handle_query(
     } else {
         query::STS_NAMESPACE
     };
+    let region = signed_scope(&req).and_then(|s| s.split('/').nth(2).map(str::to_owned));
     let (parts, body) = req.into_parts();
     let limit = state.config.max_query_body_bytes;
     let body = match Limited::new(body, limit).collect().await {
@@ -502,6 +507,7 @@ async fn handle_query(
         &body,
         &params,
         &action_name,
+        region.as_deref(),
     ))
 }
 
@@ -517,7 +523,14 @@ fn authorize_and_act(
     body: &Bytes,
     params: &Params,
     action_name: &str,
+    region: Option<&str>,
 ) -> Response<Bytes> {
+    // Request keys for conditions: the peer address, plain HTTP, and the
+    // region the request was signed for.
+    let source_ip = parts
+        .extensions
+        .get::<Connection>()
+        .map(|c| c.peer.ip().to_string());
     let action = format!("{service}:{action_name}");
     let action_name = action_name.to_owned();
     let fail = |kind: VerdictKind,
@@ -624,8 +637,17 @@ fn authorize_and_act(
     } else {
         sts::resource_arn(&action_name, params)
     };
-    let evaluated =
-        resource.map(|r| state.evaluate(id, principal, &action, &r, &RequestFacts::NONE));
+    let mut facts = RequestFacts {
+        keys: vec![("aws:SecureTransport", "false")],
+        ..RequestFacts::default()
+    };
+    if let Some(ip) = &source_ip {
+        facts.keys.push(("aws:SourceIp", ip));
+    }
+    if let Some(region) = region {
+        facts.keys.push(("aws:RequestedRegion", region));
+    }
+    let evaluated = resource.map(|r| state.evaluate(id, principal, &action, &r, &facts));
     if let Some(ev) = &evaluated
         && ev.decision.deny.is_some()
     {

@@ -193,7 +193,15 @@ impl SimState {
         let replica = self.route(id, Some(principal), iam.replica_count());
         let (version, snapshot) = iam.at_replica(replica, now);
         drop(iam);
-        let decision = authz::authorize(&snapshot, principal, action, resource, facts);
+        let decision = if facts.now.is_some() {
+            authz::authorize(&snapshot, principal, action, resource, facts)
+        } else {
+            let timed = RequestFacts {
+                now: Some(self.now_wall()),
+                ..facts.clone()
+            };
+            authz::authorize(&snapshot, principal, action, resource, &timed)
+        };
         Evaluated {
             decision,
             replica: replica as u16,

@@ -37,7 +37,43 @@ pub enum Principal {
         account_id: String,
         role_name: String,
         session_name: String,
+        /// The EC2 instance whose IMDS minted the credentials (supplied to
+        /// policies as `ec2:SourceInstanceARN`).
+        source_instance_arn: Option<Arc<str>>,
+        /// Session policies and tags passed to `AssumeRole`.
+        session: Arc<SessionContext>,
     },
+}
+
+/// A managed or inline session policy, enforced as `PolicyType::Session`
+/// for every request made with the session's credentials.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionPolicy {
+    /// `Policy`: the parsed inline document.
+    Inline(Arc<crate::sim::iam::policy::PolicyDocument>),
+    /// `PolicyArns.member.N.arn`: resolved at each request's IAM snapshot.
+    Managed(String),
+}
+
+/// What `AssumeRole` attached to a session beyond the role itself.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionContext {
+    pub policies: Vec<SessionPolicy>,
+    /// Session tags (`aws:PrincipalTag/*`), overriding the role's tags.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Principal {
+    /// A plain role session: no session policies or tags, no instance.
+    pub fn role_session(account_id: &str, role_name: &str, session_name: &str) -> Self {
+        Principal::AssumedRole {
+            account_id: account_id.to_owned(),
+            role_name: role_name.to_owned(),
+            session_name: session_name.to_owned(),
+            source_instance_arn: None,
+            session: Arc::default(),
+        }
+    }
 }
 
 impl Principal {
@@ -49,6 +85,7 @@ impl Principal {
                 account_id,
                 role_name,
                 session_name,
+                ..
             } => {
                 format!("arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}")
             }

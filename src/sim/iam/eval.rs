@@ -2024,6 +2024,29 @@ mod table {
         }
     }
 
+    /// Deterministic: the same inputs give the same decision, statement
+    /// and message every time (including across shuffled copies that are
+    /// put back in the original order).
+    #[test]
+    fn decision_is_deterministic() {
+        for l in &load_all() {
+            let order: Vec<usize> = (0..l.docs.len()).collect();
+            let first = run(l, &l.docs, &order);
+            let docs = l.docs.clone();
+            for _ in 0..4 {
+                let again = run(l, &docs, &order);
+                assert_eq!(again, first, "{}: decision differs between runs", l.file);
+                let r = &l.case.request;
+                assert_eq!(
+                    access_denied_message(&r.principal, &r.action, &r.resource, &again),
+                    access_denied_message(&r.principal, &r.action, &r.resource, &first),
+                    "{}: message differs",
+                    l.file
+                );
+            }
+        }
+    }
+
     #[test]
     fn decision_kind_is_order_independent() {
         let cases = load_all();

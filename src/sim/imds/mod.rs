@@ -549,6 +549,14 @@ fn credentials_json(
                     account_id: state.config.account_id.clone(),
                     role_name: role.to_owned(),
                     session_name: instance.id.clone(),
+                    source_instance_arn: Some(
+                        format!(
+                            "arn:aws:ec2:{}:{}:instance/{}",
+                            state.config.region, state.config.account_id, instance.id
+                        )
+                        .into(),
+                    ),
+                    session: Default::default(),
                 };
                 let c = state
                     .creds

@@ -20,7 +20,6 @@ use super::store::BucketPolicy;
 use crate::sim::auth::{AuthFailure, Principal};
 use crate::sim::edge::EdgeContext;
 use crate::sim::iam::authz::{AuthzDecision, DenyKind, RequestFacts};
-use crate::sim::iam::eval::{self, Decision, PolicyRef, PolicyType, RequestContext};
 use crate::sim::server::Connection;
 use crate::sim::state::{Evaluated, SimState};
 use crate::sim::throttle::QuotaClass;
@@ -119,37 +118,17 @@ impl S3Policy {
         let policy: Option<Arc<BucketPolicy>> =
             bucket.and_then(|b| state.objects.policy(b).ok().flatten());
         let name = bucket.map_or_else(String::new, |b| format!("arn:aws:s3:::{b}"));
+        // AWS lets the account root manage a bucket policy that denies it.
+        let exempt = matches!(principal, Principal::Root { .. }) && ROOT_ALWAYS.contains(&action);
         let facts = RequestFacts {
-            resource_policy: policy.as_ref().map(|p| (&p.document, name.as_str())),
+            resource_policy: policy
+                .as_ref()
+                .filter(|_| !exempt)
+                .map(|p| (&p.document, name.as_str())),
             keys: keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            now: None,
         };
-        let mut evaluated = state.evaluate(edge.id, principal, action, resource, &facts);
-        if let (Principal::Root { .. }, Some(policy), None) =
-            (principal, &policy, &evaluated.decision.deny)
-            && !ROOT_ALWAYS.contains(&action)
-        {
-            let arn = principal.arn();
-            let mut ctx = RequestContext::new(&arn, action, resource)
-                .with_key("aws:PrincipalArn", &arn)
-                .with_key("aws:PrincipalAccount", principal.account_id());
-            for (k, v) in keys {
-                ctx.keys.insert(k, v);
-            }
-            let refs = [PolicyRef {
-                document: &policy.document,
-                policy_type: PolicyType::ResourceBased,
-                name: &name,
-            }];
-            let decision = eval::evaluate(&refs, &ctx);
-            if let Decision::ExplicitDeny(_) = decision {
-                evaluated.decision = AuthzDecision {
-                    deny: Some(DenyKind::Explicit),
-                    reason: decision.to_string(),
-                    message: eval::access_denied_message(&arn, action, resource, &decision),
-                };
-            }
-        }
-        evaluated
+        state.evaluate(edge.id, principal, action, resource, &facts)
     }
 
     /// The condition keys of the request `cx` describes.
@@ -397,6 +376,7 @@ impl S3Access for S3Policy {
                     deny: None,
                     reason: "DeleteObjects with no keys".to_owned(),
                     message: String::new(),
+                    matched: None,
                 },
                 replica: 0,
                 version: 0,

@@ -9,15 +9,30 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::policy::{self, PolicyDocument, PolicyKind, SizeQuota};
 use crate::sim::consistency::{PropagationConfig, Replicas, VersionRecord};
 use crate::sim::query::QueryError;
 
-/// IAM's documented limits that the double enforces.
-pub const MAX_ROLES: usize = 5000;
-pub const MAX_INSTANCE_PROFILES: usize = 5000;
+mod aws_managed;
+mod lifecycle;
+
+pub use aws_managed::{
+    ADMINISTRATOR_ACCESS, READ_ONLY_ACCESS, S3_FULL_ACCESS, S3_READ_ONLY_ACCESS,
+};
+
+/// IAM's documented default quotas that the double enforces
+/// (Service Quotas: RolesPerAccount 1,000, InstanceProfilesPerAccount 1,000).
+pub const MAX_ROLES: usize = 1000;
+pub const MAX_INSTANCE_PROFILES: usize = 1000;
+/// Versions kept per managed policy.
+pub const MAX_POLICY_VERSIONS: usize = 5;
+/// Tags per role.
+pub const MAX_TAGS_PER_ROLE: usize = 50;
+/// `MaxSessionDuration` bounds and default (seconds).
+pub const DEFAULT_MAX_SESSION_DURATION_S: u64 = 3600;
+pub const MAX_SESSION_DURATION_RANGE_S: std::ops::RangeInclusive<u64> = 3600..=43_200;
 /// Aggregate inline policy size per role, excluding whitespace.
 pub const MAX_INLINE_POLICY_CHARS_PER_ROLE: usize = 10_240;
 /// Managed policies attached to one role (IAM's default quota).
@@ -25,7 +40,7 @@ pub const MAX_ATTACHED_POLICIES_PER_ROLE: usize = 10;
 /// Customer managed policies per account.
 pub const MAX_CUSTOMER_MANAGED_POLICIES: usize = 1500;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InlinePolicy {
     pub name: String,
     /// The document as the caller sent it (GetRolePolicy returns it).
@@ -33,8 +48,19 @@ pub struct InlinePolicy {
     pub doc: PolicyDocument,
 }
 
-/// A managed policy (customer or AWS-managed) with its default version.
-#[derive(Debug)]
+/// One version of a managed policy.
+#[derive(Debug, Clone)]
+pub struct PolicyVersion {
+    /// `v1`, `v2`, ... (never reused).
+    pub id: String,
+    /// The document as the caller sent it.
+    pub text: String,
+    pub doc: Arc<PolicyDocument>,
+    pub created: SystemTime,
+}
+
+/// A managed policy (customer or AWS-managed) with its versions.
+#[derive(Debug, Clone)]
 pub struct ManagedPolicy {
     pub name: String,
     pub policy_id: String,
@@ -42,11 +68,18 @@ pub struct ManagedPolicy {
     pub arn: String,
     pub path: String,
     pub created: SystemTime,
-    /// The default version's id (always `v1`: the double keeps one version).
+    /// When the default version last changed.
+    pub updated: SystemTime,
+    /// The default version's id.
     pub default_version_id: String,
     /// The default version's document as the caller sent it.
     pub text: String,
-    pub doc: PolicyDocument,
+    /// The default version's document: what enforcement evaluates.
+    pub doc: Arc<PolicyDocument>,
+    /// Every version, oldest first (at most [`MAX_POLICY_VERSIONS`]).
+    pub versions: Vec<PolicyVersion>,
+    /// The number the next `CreatePolicyVersion` gets.
+    pub next_version: u32,
 }
 
 impl ManagedPolicy {
@@ -68,9 +101,15 @@ pub struct Role {
     pub inline: BTreeMap<String, Arc<InlinePolicy>>,
     /// ARNs of the attached managed policies.
     pub attached: BTreeSet<String>,
+    /// Role tags (`aws:PrincipalTag/*` for its sessions).
+    pub tags: BTreeMap<String, String>,
+    /// The longest `AssumeRole` session (`DurationSeconds` ceiling).
+    pub max_session_duration_s: u64,
+    /// The managed policy ARN capping the role's identity policies.
+    pub permissions_boundary: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InstanceProfile {
     pub name: String,
     pub id: String,
@@ -99,58 +138,31 @@ impl Snapshot {
             .count()
     }
 
+    /// How many roles use the policy `arn` as their permissions boundary.
+    pub fn boundary_usage_count(&self, arn: &str) -> usize {
+        self.roles
+            .values()
+            .filter(|r| r.permissions_boundary.as_deref() == Some(arn))
+            .count()
+    }
+
     /// The initial state: no roles or profiles, the AWS-managed policies
     /// the double knows.
     pub fn initial() -> Self {
         let mut snap = Snapshot::default();
-        for p in aws_managed_policies() {
+        for p in aws_managed::policies() {
             snap.policies.insert(p.arn.clone(), Arc::new(p));
         }
         snap
     }
 }
 
-/// AWS's `AmazonS3ReadOnlyAccess` default version document.
-pub const S3_READ_ONLY_ACCESS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*","s3:Describe*","s3-object-lambda:Get*","s3-object-lambda:List*"],"Resource":"*"}]}"#;
-/// AWS's `AmazonS3FullAccess` default version document.
-pub const S3_FULL_ACCESS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","s3-object-lambda:*"],"Resource":"*"}]}"#;
-
-/// The AWS-managed policies pre-seeded in every double: (name, AWS's
-/// policy id, creation time in Unix seconds, document).
-const AWS_MANAGED: &[(&str, &str, u64, &str)] = &[
-    (
-        "AmazonS3ReadOnlyAccess",
-        "ANPAIZTJ4DXE7G6AGAE6M",
-        1_423_248_058,
-        S3_READ_ONLY_ACCESS,
-    ),
-    (
-        "AmazonS3FullAccess",
-        "ANPAIFIR6V6BVTRAHWINE",
-        1_423_248_068,
-        S3_FULL_ACCESS,
-    ),
-];
-
-fn aws_managed_policies() -> Vec<ManagedPolicy> {
-    AWS_MANAGED
-        .iter()
-        .map(|&(name, id, created_unix_s, text)| {
-            // A built-in constant, not outside input: failing is a bug here.
-            let doc = policy::parse_policy(text, PolicyKind::Identity)
-                .unwrap_or_else(|e| panic!("built-in policy {name} parses: {e}"));
-            ManagedPolicy {
-                name: name.to_owned(),
-                policy_id: id.to_owned(),
-                arn: format!("arn:aws:iam::aws:policy/{name}"),
-                path: "/".to_owned(),
-                created: UNIX_EPOCH + Duration::from_secs(created_unix_s),
-                default_version_id: "v1".to_owned(),
-                text: text.to_owned(),
-                doc,
-            }
-        })
-        .collect()
+/// CreateRole's optional parameters.
+#[derive(Debug, Default, Clone)]
+pub struct RoleOptions {
+    pub max_session_duration_s: Option<u64>,
+    pub tags: Vec<(String, String)>,
+    pub permissions_boundary: Option<String>,
 }
 
 /// IAM state with its version history and replica schedule.
@@ -255,12 +267,32 @@ impl IamState {
         name: &str,
         path: &str,
         trust_text: &str,
+        options: &RoleOptions,
         now: Duration,
         wall: SystemTime,
     ) -> Result<Arc<Role>, QueryError> {
         validate_name(name, "roleName", 64)?;
         let trust = parse_document(trust_text, PolicyKind::Trust)?;
+        let max_session_duration_s = match options.max_session_duration_s {
+            None => DEFAULT_MAX_SESSION_DURATION_S,
+            Some(s) if MAX_SESSION_DURATION_RANGE_S.contains(&s) => s,
+            Some(s) => {
+                return Err(QueryError::new(
+                    400,
+                    "ValidationError",
+                    format!(
+                        "1 validation error detected: Value '{s}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200"
+                    ),
+                ));
+            }
+        };
+        let tags = lifecycle::validated_tags(&options.tags, &BTreeMap::new())?;
         self.mutate(format!("CreateRole {name}"), now, |snap, this| {
+            if let Some(arn) = &options.permissions_boundary
+                && !snap.policies.contains_key(arn)
+            {
+                return Err(no_such_policy(arn));
+            }
             if snap.roles.contains_key(name) {
                 return Err(already_exists(format!(
                     "Role with name {name} already exists."
@@ -281,6 +313,9 @@ impl IamState {
                 trust,
                 inline: BTreeMap::new(),
                 attached: BTreeSet::new(),
+                tags,
+                max_session_duration_s,
+                permissions_boundary: options.permissions_boundary.clone(),
             });
             snap.roles.insert(name.to_owned(), role.clone());
             Ok(role)
@@ -435,7 +470,7 @@ impl IamState {
         wall: SystemTime,
     ) -> Result<Arc<ManagedPolicy>, QueryError> {
         validate_name(name, "policyName", 128)?;
-        let doc = parse_document(text, PolicyKind::Identity)?;
+        let doc = Arc::new(parse_document(text, PolicyKind::Identity)?);
         SizeQuota::Managed
             .check(policy::policy_size(text), name)
             .map_err(|e| QueryError::new(409, e.code(), e.message().to_owned()))?;
@@ -467,9 +502,17 @@ impl IamState {
                 arn: arn.clone(),
                 path: path.to_owned(),
                 created: wall,
+                updated: wall,
                 default_version_id: "v1".to_owned(),
                 text: text.to_owned(),
-                doc,
+                doc: doc.clone(),
+                versions: vec![PolicyVersion {
+                    id: "v1".to_owned(),
+                    text: text.to_owned(),
+                    doc,
+                    created: wall,
+                }],
+                next_version: 2,
             });
             snap.policies.insert(arn.clone(), p.clone());
             Ok(p)
@@ -576,6 +619,8 @@ fn validate_name(name: &str, field: &str, max: usize) -> Result<(), QueryError> 
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
     use crate::sim::consistency::DelayModel;
 
@@ -592,8 +637,15 @@ mod tests {
             },
             7,
         );
-        iam.create_role("r", "/", TRUST, Duration::ZERO, UNIX_EPOCH)
-            .expect("create role");
+        iam.create_role(
+            "r",
+            "/",
+            TRUST,
+            &RoleOptions::default(),
+            Duration::ZERO,
+            UNIX_EPOCH,
+        )
+        .expect("create role");
         iam
     }
 
@@ -618,8 +670,8 @@ mod tests {
         );
         assert_eq!(
             iam.at_replica(0, Duration::ZERO).1.policies.len(),
-            2,
-            "version 0 already has them"
+            4,
+            "version 0 already has them (S3 read-only/full, ReadOnlyAccess, AdministratorAccess)"
         );
     }
 
