@@ -68,6 +68,12 @@ async fn state_shows_the_world_and_reset_returns_to_an_empty_double() {
     let (status, body) = call(&url, "POST", "reset", None).await;
     assert_eq!((status, body["reset"].as_bool()), (200, Some(true)));
 
+    // The old instance's IMDS port is closed.
+    let imds_addr = imds.trim_start_matches("http://").to_owned();
+    assert!(
+        tokio::net::TcpStream::connect(&imds_addr).await.is_err(),
+        "IMDS {imds_addr} still accepts after reset"
+    );
     let (_, state) = call(&url, "GET", "state", None).await;
     assert_eq!(state["roles"], json!([]));
     assert_eq!(state["instance_profiles"], json!([]));

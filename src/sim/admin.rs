@@ -243,7 +243,12 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
         ),
         (Method::GET, "state") => json(StatusCode::OK, dump_state(state)),
         (Method::POST, "reset") => {
-            state.reset();
+            // Answer once every old IMDS port is closed.
+            for instance in state.reset() {
+                instance
+                    .await_closed(std::time::Duration::from_secs(5))
+                    .await;
+            }
             json(
                 StatusCode::OK,
                 serde_json::json!({ "reset": true, "elapsed_ms": ms(state.clock.elapsed()) }),

@@ -246,22 +246,30 @@ impl SimState {
     /// Back to the empty state (`POST /_iamstorm/reset`): no roles,
     /// policies (but the AWS-managed ones), profiles, buckets, instances,
     /// session credentials, faults, quota usage or ground truth. The
-    /// administrator key and the configuration stay. Instances' IMDS ports
-    /// keep listening until shutdown but no longer know their instance.
-    pub fn reset(&self) {
+    /// administrator key and the configuration stay. Returns the terminated
+    /// instances: their IMDS ports close asynchronously
+    /// (`Instance::await_closed`).
+    pub fn reset(&self) -> Vec<Arc<Instance>> {
         *self.iam_write() = IamState::new(
             self.config.account_id.clone(),
             self.config.propagation.clone(),
             self.config.seed,
         );
         self.objects.clear();
-        self.instances
+        let instances: Vec<Arc<Instance>> = self
+            .instances
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .clear();
+            .drain()
+            .map(|(_, i)| i)
+            .collect();
+        for instance in &instances {
+            instance.terminate();
+        }
         self.creds.retain_long_term();
         self.throttle.clear();
         self.faults.clear();
         self.truth.clear();
+        instances
     }
 }

@@ -41,6 +41,11 @@ pub async fn serve(state: Arc<SimState>, instance: Arc<Instance>, listener: TcpL
         if *shutdown.borrow() {
             return;
         }
+        if instance.is_terminated() {
+            drop(listener.take());
+            instance.listening.send_replace(false);
+            return;
+        }
         let now = Instant::now();
         let (outage, until) = instance.outage(now);
         if outage == Some(OutageMode::Refuse) {

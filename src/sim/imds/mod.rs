@@ -97,6 +97,8 @@ pub struct Instance {
     kill: tokio::sync::watch::Sender<u64>,
     /// Whether the IMDS port is open (false during a `refuse` outage).
     listening: tokio::sync::watch::Sender<bool>,
+    /// Set by `terminate`: the accept loop closes the port and ends.
+    terminated: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +135,7 @@ impl Instance {
             wake: tokio::sync::watch::channel(0).0,
             kill: tokio::sync::watch::channel(0).0,
             listening: tokio::sync::watch::channel(true).0,
+            terminated: std::sync::atomic::AtomicBool::new(false),
         };
         if let Some(profile) = profile {
             let a = instance.new_association(state.config.seed, profile);
@@ -198,6 +201,26 @@ impl Instance {
             self.kill.send_modify(|g| *g += 1);
         }
         self.wake.send_modify(|g| *g += 1);
+    }
+
+    /// Terminates the instance: its IMDS port closes and open connections
+    /// are dropped (`POST /_iamstorm/reset`).
+    pub fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        self.kill.send_modify(|g| *g += 1);
+        self.wake.send_modify(|g| *g += 1);
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.terminated.load(Ordering::SeqCst)
+    }
+
+    /// Waits (at most `timeout`) until the IMDS port is closed.
+    pub async fn await_closed(&self, timeout: Duration) -> bool {
+        let mut rx = self.listening.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|open| !*open))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Waits (at most `timeout`) until the port is open or closed as the
