@@ -310,7 +310,7 @@ fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
                 bucket,
                 keys: l.keys.clone(),
                 payload: setup::object_body(&l.name, size),
-                rate_per_s: l.rate_per_s,
+                model: l.model.clone(),
                 start: l.start,
                 end: l.end,
                 instances,
@@ -319,15 +319,23 @@ fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
         .collect()
 }
 
-/// Per-second targets: an entry's rate times the part of the second it runs.
+/// Per-second targets: the integral of an open entry's rate profile over
+/// the part of the second it runs. Closed entries have no target.
 fn set_rate_targets(metrics: &mut Metrics, entries: &[EntryPlan], duration: Duration) {
     let seconds = duration.as_secs_f64().ceil() as u64;
     for (i, e) in entries.iter().enumerate() {
+        let Some(profile) = e.model.profile() else {
+            continue;
+        };
+        let (start, end) = (e.start.as_secs_f64(), e.end.as_secs_f64());
+        let window = end - start;
         for s in 0..seconds {
             let (lo, hi) = (s as f64, (s + 1) as f64);
-            let overlap = (e.end.as_secs_f64().min(hi) - e.start.as_secs_f64().max(lo)).max(0.0);
-            if overlap > 0.0 {
-                metrics.set_rate_target(i, Duration::from_secs(s), e.rate_per_s * overlap);
+            let (from, to) = (lo.max(start), hi.min(end));
+            if to > from {
+                let expected = profile.cumulative(to - start, window)
+                    - profile.cumulative(from - start, window);
+                metrics.set_rate_target(i, Duration::from_secs(s), expected);
             }
         }
     }

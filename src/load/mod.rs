@@ -1,12 +1,15 @@
-//! The open-model load engine. For each load entry and each instance that
-//! runs it, a pacer computes intended start times `t0 + start + phase +
-//! i / share` (the entry's rate split evenly across its instances, phases
-//! staggered), waits for one of the instance's workers, and dispatches the
-//! call. Latency is measured from the *intended* start (coordinated-omission
-//! free, like wrk2) and also from the actual send; a start later than
-//! `LATE_THRESHOLD` is counted, never dropped.
+//! The load engine. Open model: for each load entry and each instance that
+//! runs it, a pacer takes intended start times from the entry's rate
+//! profile ([`profile::Schedule`]: the rate split evenly across its
+//! instances, phases staggered, uniform or Poisson arrivals), waits for one
+//! of the instance's workers, and dispatches the call. Latency is measured
+//! from the *intended* start (coordinated-omission free, like wrk2) and also
+//! from the actual send; a start later than `LATE_THRESHOLD` is counted,
+//! never dropped. Closed model: each of the entry's workers per instance
+//! loops request → answer → think; latency is from the send.
 
 pub mod ops;
+pub mod profile;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +19,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::fleet::SimInstance;
 use crate::observe::outcome::Outcome;
-use crate::scenario::{KeyPattern, Op};
+use crate::scenario::{KeyPattern, LoadModel, Op};
 use crate::sim::rng;
+use profile::Schedule;
 
 /// A start this much after its intended time counts as late.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
@@ -31,7 +35,7 @@ pub struct EntryPlan {
     pub keys: Option<KeyPattern>,
     /// Body for writes.
     pub payload: Bytes,
-    pub rate_per_s: f64,
+    pub model: LoadModel,
     pub start: Duration,
     pub end: Duration,
     /// Fleet indexes that run this entry.
@@ -66,19 +70,43 @@ pub async fn run(
     for (entry_index, entry) in entries.iter().enumerate() {
         let n = entry.instances.len();
         for (slot, &instance) in entry.instances.iter().enumerate() {
-            let pacer = Pacer {
+            let ctx = Context {
                 entries: entries.clone(),
                 fleet: fleet.clone(),
                 entry_index,
                 instance,
-                share_per_s: entry.rate_per_s / n as f64,
-                phase: slot as f64 / n as f64,
                 t0,
                 seed,
                 tx: tx.clone(),
                 stop: stop.clone(),
             };
-            pacers.push(tokio::spawn(pacer.run()));
+            match &entry.model {
+                LoadModel::Open { profile, arrivals } => {
+                    let schedule = Schedule::new(
+                        profile.clone(),
+                        entry.end.saturating_sub(entry.start),
+                        1.0 / n as f64,
+                        slot as f64 / n as f64,
+                        *arrivals,
+                        seed,
+                        STREAM_ARRIVALS | (entry_index as u64) << 20 | instance as u64,
+                    );
+                    pacers.push(tokio::spawn(Pacer { ctx, schedule }.run()));
+                }
+                LoadModel::Closed {
+                    workers_per_instance,
+                    think_time,
+                } => {
+                    for worker in 0..*workers_per_instance {
+                        let w = ClosedWorker {
+                            ctx: ctx.clone(),
+                            worker,
+                            think_time: *think_time,
+                        };
+                        pacers.push(tokio::spawn(w.run()));
+                    }
+                }
+            }
         }
     }
     drop(tx);
@@ -92,87 +120,145 @@ pub async fn run(
     }
 }
 
-struct Pacer {
+/// Random stream of Poisson arrivals (the entry and instance are mixed in).
+const STREAM_ARRIVALS: u64 = 0xA221_0000_0000_0000;
+/// Random stream of key choices.
+const STREAM_KEYS: u64 = 0x10AD_0000;
+
+/// What every sender of one (entry, instance) shares.
+#[derive(Clone)]
+struct Context {
     entries: Arc<Vec<EntryPlan>>,
     fleet: Arc<Vec<SimInstance>>,
     entry_index: usize,
     instance: usize,
-    share_per_s: f64,
-    /// Fraction of a period this pacer is offset by.
-    phase: f64,
     t0: tokio::time::Instant,
     seed: u64,
     tx: mpsc::Sender<Observation>,
     stop: watch::Receiver<bool>,
 }
 
+impl Context {
+    fn entry(&self) -> &EntryPlan {
+        &self.entries[self.entry_index]
+    }
+
+    /// The key of request `index` of this sender.
+    fn key(&self, index: u64) -> String {
+        self.entry().keys.as_ref().map_or_else(String::new, |k| {
+            let pick = rng::derive(
+                self.seed,
+                STREAM_KEYS | self.entry_index as u64,
+                (self.instance as u64) << 40 | index,
+            );
+            k.key(pick % k.len().max(1))
+        })
+    }
+
+    /// Sends one request and reports it. `intended` is the start the
+    /// schedule meant (open) or the send itself (closed).
+    async fn send(&self, key: String, intended: tokio::time::Instant) {
+        let entry = self.entry();
+        let sent = tokio::time::Instant::now();
+        let answer = ops::execute(
+            &self.fleet[self.instance],
+            ops::Call {
+                op: entry.op,
+                bucket: &entry.bucket,
+                key,
+                payload: &entry.payload,
+            },
+        )
+        .await;
+        let done = tokio::time::Instant::now();
+        let observation = Observation {
+            entry: self.entry_index,
+            instance: self.instance,
+            intended: intended.saturating_duration_since(self.t0),
+            latency_corrected: done.saturating_duration_since(intended),
+            latency_raw: done.saturating_duration_since(sent),
+            late: sent.saturating_duration_since(intended) > LATE_THRESHOLD,
+            outcome: answer.outcome,
+            request_id: answer.request_id,
+        };
+        // The aggregator outlives every sender; a closed channel means
+        // the run is being torn down and the sample has nowhere to go.
+        let _ = self.tx.send(observation).await;
+    }
+}
+
+/// One instance's open-model share of an entry.
+struct Pacer {
+    ctx: Context,
+    schedule: Schedule,
+}
+
 impl Pacer {
     async fn run(mut self) {
-        let entry = &self.entries[self.entry_index];
-        if self.share_per_s <= 0.0 {
-            return;
-        }
-        let period_s = 1.0 / self.share_per_s;
+        let start = self.ctx.entry().start;
         let mut in_flight = Vec::new();
         for i in 0u64.. {
-            let offset_s = entry.start.as_secs_f64() + (self.phase + i as f64) * period_s;
-            let intended = Duration::from_secs_f64(offset_s);
-            if intended >= entry.end {
+            let Some(offset) = self.schedule.next_offset() else {
                 break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep_until(self.t0 + intended) => {}
-                _ = self.stop.changed() => break,
-            }
-            let instance = &self.fleet[self.instance];
-            let permit = tokio::select! {
-                p = instance.workers.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = self.stop.changed() => break,
             };
-            let key = entry.keys.as_ref().map_or_else(String::new, |k| {
-                let pick = rng::derive(
-                    self.seed,
-                    0x10AD_0000 | self.entry_index as u64,
-                    (self.instance as u64) << 40 | i,
-                );
-                k.key(pick % k.len().max(1))
-            });
-            let (entries, fleet, tx) = (self.entries.clone(), self.fleet.clone(), self.tx.clone());
-            let (entry_index, instance_index, t0) = (self.entry_index, self.instance, self.t0);
+            let intended = self.ctx.t0 + start + offset;
+            tokio::select! {
+                _ = tokio::time::sleep_until(intended) => {}
+                _ = self.ctx.stop.changed() => break,
+            }
+            let workers = self.ctx.fleet[self.ctx.instance].workers.clone();
+            let permit = tokio::select! {
+                p = workers.acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = self.ctx.stop.changed() => break,
+            };
+            let key = self.ctx.key(i);
+            let ctx = self.ctx.clone();
             in_flight.push(tokio::spawn(async move {
-                let entry = &entries[entry_index];
-                let sent = tokio::time::Instant::now();
-                let answer = ops::execute(
-                    &fleet[instance_index],
-                    ops::Call {
-                        op: entry.op,
-                        bucket: &entry.bucket,
-                        key,
-                        payload: &entry.payload,
-                    },
-                )
-                .await;
-                let done = tokio::time::Instant::now();
+                ctx.send(key, intended).await;
                 drop(permit);
-                let intended_at = t0 + intended;
-                let observation = Observation {
-                    entry: entry_index,
-                    instance: instance_index,
-                    intended,
-                    latency_corrected: done.saturating_duration_since(intended_at),
-                    latency_raw: done.saturating_duration_since(sent),
-                    late: sent.saturating_duration_since(intended_at) > LATE_THRESHOLD,
-                    outcome: answer.outcome,
-                    request_id: answer.request_id,
-                };
-                // The aggregator outlives every sender; a closed channel means
-                // the run is being torn down and the sample has nowhere to go.
-                let _ = tx.send(observation).await;
             }));
             in_flight.retain(|h: &tokio::task::JoinHandle<()>| !h.is_finished());
         }
         for h in in_flight {
             let _ = h.await;
+        }
+    }
+}
+
+/// One closed-model worker: request, answer, think, until the entry ends.
+struct ClosedWorker {
+    ctx: Context,
+    worker: u32,
+    think_time: Duration,
+}
+
+impl ClosedWorker {
+    async fn run(mut self) {
+        let entry = self.ctx.entry();
+        let (begin, end) = (self.ctx.t0 + entry.start, self.ctx.t0 + entry.end);
+        tokio::select! {
+            _ = tokio::time::sleep_until(begin) => {}
+            _ = self.ctx.stop.changed() => return,
+        }
+        for i in 0u64.. {
+            if tokio::time::Instant::now() >= end || *self.ctx.stop.borrow() {
+                break;
+            }
+            let workers = self.ctx.fleet[self.ctx.instance].workers.clone();
+            let permit = tokio::select! {
+                p = workers.acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = self.ctx.stop.changed() => break,
+            };
+            let key = self.ctx.key(u64::from(self.worker) << 32 | i);
+            // Closed model: no schedule, so latency is from the send.
+            self.ctx.send(key, tokio::time::Instant::now()).await;
+            drop(permit);
+            if !self.think_time.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.think_time) => {}
+                    _ = self.ctx.stop.changed() => break,
+                }
+            }
         }
     }
 }

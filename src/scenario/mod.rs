@@ -19,6 +19,7 @@
 //! of the harness or of the double.
 
 mod diag;
+mod load_model;
 mod model;
 mod units;
 
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diag::{Diagnostic, ScenarioError};
+pub use load_model::{Arrivals, LoadModel, RateProfile, Stage};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
     check_rate_per_s, parse_byte_size, parse_duration,
@@ -335,8 +337,8 @@ pub struct LoadEntry {
     pub bucket: Option<String>,
     /// `Some` exactly when [`Op::needs_keys`].
     pub keys: Option<KeyPattern>,
-    /// Requests per second across the fleet, in `(0, MAX_RATE_PER_S]`.
-    pub rate_per_s: f64,
+    /// Open (rate profile, arrivals) or closed (workers, think time).
+    pub model: LoadModel,
     /// From the start of the run; `start < end`.
     pub start: Duration,
     /// From the start of the run; `end <= duration`.
@@ -1740,17 +1742,6 @@ impl Validator<'_> {
                 }
                 (_, _) => None,
             };
-            let rate_per_s = match check_rate_per_s(raw.rate.get_ref().0) {
-                Ok(rate) => Some(rate),
-                Err(error) => {
-                    self.error(
-                        raw.rate.span(),
-                        format!("rate {error}"),
-                        "rate is requests per second across the whole fleet, for example rate = 200",
-                    );
-                    None
-                }
-            };
             let start = match &raw.start {
                 None => Some(Duration::ZERO),
                 Some(start) => self.duration(start, "start"),
@@ -1793,6 +1784,11 @@ impl Validator<'_> {
                 }
                 _ => true,
             };
+            let window = match (start, end) {
+                (Some(start), Some(end)) if window_ok => Some(end - start),
+                _ => None,
+            };
+            let model = self.load_model(raw, window);
             let group = match &raw.group {
                 None => Some(None),
                 Some(group) => {
@@ -1805,20 +1801,19 @@ impl Validator<'_> {
                 Some(name),
                 Some(op),
                 true,
-                Some(rate_per_s),
+                Some(model),
                 Some(start),
                 Some(end),
                 true,
                 Some(group),
-            ) = (
-                name, op, targets_ok, rate_per_s, start, end, window_ok, group,
-            ) {
+            ) = (name, op, targets_ok, model, start, end, window_ok, group)
+            {
                 entries.push(LoadEntry {
                     name,
                     op,
                     bucket,
                     keys,
-                    rate_per_s,
+                    model,
                     start,
                     end,
                     group,
@@ -3024,19 +3019,22 @@ measure = "grant"
             panic!("expected two load entries: {:?}", scenario.load)
         };
         assert_eq!(
-            (steady.name.as_str(), steady.op, steady.rate_per_s),
-            ("steady", Op::S3GetObject, 150.0)
+            (steady.name.as_str(), steady.op, steady.model.peak_per_s()),
+            ("steady", Op::S3GetObject, Some(150.0))
         );
         assert_eq!(
             (steady.start, steady.end),
             (Duration::ZERO, scenario.duration)
         );
-        assert_eq!((surge.name.as_str(), surge.rate_per_s), ("surge", 350.0));
+        assert_eq!(
+            (surge.name.as_str(), surge.model.peak_per_s()),
+            ("surge", Some(350.0))
+        );
         assert_eq!(
             (surge.start, surge.end),
             (Duration::from_secs(20), Duration::from_secs(30))
         );
-        let peak_per_s = steady.rate_per_s + surge.rate_per_s;
+        let peak_per_s = steady.model.peak_per_s().unwrap() + surge.model.peak_per_s().unwrap();
         assert!(
             peak_per_s > f64::from(scenario.sim.quotas.s3_read_per_s),
             "the surge must be throttled"

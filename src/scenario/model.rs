@@ -466,14 +466,70 @@ pub(crate) struct RawLoad {
     pub bucket: Option<Text>,
     /// Key pattern for Get/Put/Head (required there), e.g. `"obj-{0..99}"`.
     pub keys: Option<Text>,
-    /// Requests per second across the whole fleet. Required.
-    pub rate: Spanned<RatePerS>,
+    /// Constant requests per second across the whole fleet. Exactly one of
+    /// `rate`, `ramp`, `steps`, `spike`, `sine` for the open model.
+    pub rate: Option<Spanned<RatePerS>>,
+    /// `{ from = 10, to = 200 }`: linear from → to over the entry's window.
+    pub ramp: Option<Spanned<RawRamp>>,
+    /// `[{ rate = 50, duration = "2s" }, ...]`: stages in order; the last
+    /// rate holds until the end.
+    pub steps: Option<Spanned<Vec<RawStage>>>,
+    /// `{ base = 20, peak = 400, at = "3s", for = "1s" }`.
+    pub spike: Option<Spanned<RawSpike>>,
+    /// `{ mean = 100, amplitude = 50, period = "10s" }`.
+    pub sine: Option<Spanned<RawSine>>,
+    /// `"uniform"` (default) or `"poisson"` (seeded).
+    pub arrivals: Option<Text>,
+    /// `"open"` (default: arrival rate) or `"closed"` (workers with think time).
+    pub model: Option<Text>,
+    /// Closed model: looping workers per instance. Required there.
+    pub workers: Option<Int>,
+    /// Closed model: pause between a worker's answer and its next request.
+    /// Default `"0s"`.
+    pub think_time: Option<Text>,
     /// When the stream starts, from the start of the run. Default `"0s"`.
     pub start: Option<Text>,
     /// When the stream stops. Default: the scenario's `duration`.
     pub end: Option<Text>,
     /// The `[[fleet]]` group that sends it. Default: all groups.
     pub group: Option<Text>,
+}
+
+/// `ramp = { from, to }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRamp {
+    pub from: Spanned<RatePerS>,
+    pub to: Spanned<RatePerS>,
+}
+
+/// One `steps` stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStage {
+    pub rate: Spanned<RatePerS>,
+    pub duration: Text,
+}
+
+/// `spike = { base, peak, at, for }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSpike {
+    pub base: Spanned<RatePerS>,
+    pub peak: Spanned<RatePerS>,
+    /// From the entry's start.
+    pub at: Text,
+    #[serde(rename = "for")]
+    pub length: Text,
+}
+
+/// `sine = { mean, amplitude, period }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSine {
+    pub mean: Spanned<RatePerS>,
+    pub amplitude: Spanned<RatePerS>,
+    pub period: Text,
 }
 
 /// A request rate as written: an integer or a float.

@@ -1,0 +1,129 @@
+//! The load model end to end: a scenario with a Poisson ramp and a closed
+//! entry runs against the embedded double through `iamstorm::run`, real SDK
+//! clients, and the achieved per-second counts follow the profile.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use iamstorm::run::{RunOptions, execute};
+
+const SCENARIO: &str = r#"
+name = "load-model"
+seed = 11
+duration = "4s"
+
+[[iam.roles]]
+name = "app-role"
+trust = "ec2"
+
+[[iam.instance_profiles]]
+name = "app-profile"
+role = "app-role"
+
+[[fleet]]
+group = "web"
+instance_profile = "app-profile"
+instances = 2
+workers_per_instance = 16
+
+[[load]]
+name = "ramp"
+op = "sts:GetCallerIdentity"
+ramp = { from = 20, to = 220 }
+arrivals = "poisson"
+
+[[load]]
+name = "closed"
+op = "sts:GetCallerIdentity"
+model = "closed"
+workers = 1
+think_time = "200ms"
+"#;
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iamstorm-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// (second, op) → (count over every class, target).
+fn per_second(csv: &str) -> BTreeMap<(u64, String), (u64, Option<f64>)> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (second, op, count, target) = (
+        col("second"),
+        col("op"),
+        col("count"),
+        col("rate_per_s_target"),
+    );
+    let mut out: BTreeMap<(u64, String), (u64, Option<f64>)> = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let key = (f[second].parse().expect("whole seconds"), f[op].to_owned());
+        let cell = out.entry(key).or_default();
+        cell.0 += f[count].parse::<u64>().expect("count");
+        cell.1 = f[target].parse().ok();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisson_ramp_is_followed_and_closed_workers_loop() {
+    let dir = out_dir("load-model");
+    let scenario = iamstorm::scenario::parse("load.toml", SCENARIO, std::path::Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        scenario: PathBuf::from("load.toml"),
+        out: Some(dir.clone()),
+        seed: None,
+        quiet: true,
+    };
+    let outcome = execute(&scenario, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    assert!(!outcome.interrupted);
+    let csv = std::fs::read_to_string(dir.join("timeseries.csv")).expect("timeseries.csv");
+    let seconds = per_second(&csv);
+
+    // Ramp 20 → 220 /s over 4 s: 45, 95, 145, 195 expected per second.
+    let mut counts = Vec::new();
+    for s in 0..4u64 {
+        let expected = 20.0 + 50.0 * (s as f64 + 0.5);
+        let (n, target) = seconds
+            .get(&(s, "ramp".to_owned()))
+            .copied()
+            .unwrap_or_else(|| panic!("second {s} of the ramp in {csv}"));
+        let target = target.expect("the profile's target is recorded");
+        assert!(
+            (target - expected).abs() < 1e-6,
+            "second {s}: target {target} vs {expected}"
+        );
+        // Poisson arrivals: within four standard deviations of the integral.
+        assert!(
+            (n as f64 - expected).abs() < 4.0 * expected.sqrt(),
+            "second {s}: {n} requests vs {expected} expected\n{csv}"
+        );
+        counts.push(n);
+    }
+    assert!(
+        counts[3] as f64 > 2.5 * counts[0] as f64,
+        "the rate ramps: {counts:?}"
+    );
+
+    // Closed: 2 instances × 1 worker, each request then 200 ms of thought:
+    // at most 5 per worker-second, and no target rate.
+    let closed: u64 = (0..4u64)
+        .filter_map(|s| seconds.get(&(s, "closed".to_owned())))
+        .map(|(n, target)| {
+            assert_eq!(*target, None, "closed entries have no rate target");
+            *n
+        })
+        .sum();
+    assert!(
+        (20..=42).contains(&closed),
+        "closed workers sent {closed} in 4 s"
+    );
+    eprintln!("ramp per second: {counts:?}; closed: {closed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
