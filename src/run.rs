@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::chaos::{self, ChangeRecord};
 use crate::exit::Exit;
 use crate::fleet::{self, GroupSpec, SimInstance};
-use crate::load::{self, EntryPlan, Observation};
+use crate::load::{self, EntryPlan, Event};
 use crate::observe::metrics::{Metrics, Sample, saturating_us};
 use crate::observe::propagation::{
     Change, ChangeKind, PropagationResult, PropagationTracker, Truth,
@@ -187,7 +187,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         .with_seal_lag(SdkSettings::default().operation_timeout + Duration::from_secs(5));
     set_rate_targets(&mut metrics, &entries, scenario.duration);
 
-    let (obs_tx, obs_rx) = mpsc::channel::<Observation>(65_536);
+    let (obs_tx, obs_rx) = mpsc::channel::<Event>(65_536);
     let (change_tx, change_rx) = mpsc::channel::<ChangeRecord>(64);
     let (stop_tx, stop_rx) = watch::channel(false);
     // Scenario faults are timed from the run's start: post them right before
@@ -344,7 +344,7 @@ fn set_rate_targets(metrics: &mut Metrics, entries: &[EntryPlan], duration: Dura
 /// Consumes observations and change acknowledgements until every sender is gone.
 async fn aggregate(
     mut metrics: Metrics,
-    mut observations: mpsc::Receiver<Observation>,
+    mut observations: mpsc::Receiver<Event>,
     mut changes: mpsc::Receiver<ChangeRecord>,
     instances: usize,
 ) -> (Metrics, Vec<(ChangeRecord, PropagationTracker)>) {
@@ -353,7 +353,14 @@ async fn aggregate(
     loop {
         tokio::select! {
             obs = observations.recv() => {
-                let Some(o) = obs else { break };
+                let o = match obs {
+                    None => break,
+                    Some(Event::Refused { entry, .. }) => {
+                        metrics.record_refused(entry);
+                        continue;
+                    }
+                    Some(Event::Done(o)) => o,
+                };
                 metrics.record(&Sample {
                     op: o.entry,
                     class: o.outcome.class,

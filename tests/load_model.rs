@@ -127,3 +127,62 @@ async fn a_poisson_ramp_is_followed_and_closed_workers_loop() {
     eprintln!("ramp per second: {counts:?}; closed: {closed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const CAPPED: &str = r#"
+name = "capped"
+seed = 3
+duration = "2s"
+
+[[sim.faults]]
+kind = "latency"
+service = "sts"
+model = "fixed"
+delay = "250ms"
+
+[[iam.roles]]
+name = "app-role"
+trust = "ec2"
+
+[[iam.instance_profiles]]
+name = "app-profile"
+role = "app-role"
+
+[[fleet]]
+group = "web"
+instance_profile = "app-profile"
+instances = 1
+workers_per_instance = 1
+
+[[load]]
+op = "sts:GetCallerIdentity"
+rate = 20
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_in_flight_cap_are_refused_and_counted() {
+    let dir = out_dir("capped");
+    let scenario = iamstorm::scenario::parse("capped.toml", CAPPED, std::path::Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        scenario: PathBuf::from("capped.toml"),
+        out: Some(dir.clone()),
+        seed: None,
+        quiet: true,
+    };
+    let s = execute(&scenario, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message))
+        .summary;
+    // 20/s for 2 s, uniform: 40 due. One worker, 250 ms per answer: at most
+    // 4 per second are sent; the rest are refused, and every one is counted.
+    assert_eq!(s.requests_total + s.refused, 40, "{s:?}");
+    assert!((4..=10).contains(&s.requests_total), "{s:?}");
+    assert_eq!(s.ops[0].refused, s.refused);
+    assert!(
+        s.verdict_lines.iter().any(|l| l.contains("were not sent")),
+        "{:?}",
+        s.verdict_lines
+    );
+    eprintln!("capped: {} sent, {} refused", s.requests_total, s.refused);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,7 +5,9 @@
 //! of the instance's workers, and dispatches the call. Latency is measured
 //! from the *intended* start (coordinated-omission free, like wrk2) and also
 //! from the actual send; a start later than `LATE_THRESHOLD` is counted,
-//! never dropped. Closed model: each of the entry's workers per instance
+//! never dropped. When every worker of the instance is busy at the intended
+//! start, the request is refused (the instance's in-flight cap) and reported
+//! as [`Event::Refused`], never silently dropped. Closed model: each of the entry's workers per instance
 //! loops request → answer → think; latency is from the send.
 
 pub mod ops;
@@ -42,6 +44,21 @@ pub struct EntryPlan {
     pub instances: Vec<usize>,
 }
 
+/// What a sender reports to the aggregator.
+#[derive(Debug)]
+pub enum Event {
+    /// A request was sent and answered (or failed).
+    Done(Observation),
+    /// An open-model request was due but every worker of its instance was
+    /// busy: it was not sent.
+    Refused {
+        entry: usize,
+        instance: usize,
+        /// Intended start, since t0.
+        intended: Duration,
+    },
+}
+
 /// One finished request, as the aggregator receives it.
 #[derive(Debug)]
 pub struct Observation {
@@ -63,7 +80,7 @@ pub async fn run(
     fleet: Arc<Vec<SimInstance>>,
     t0: tokio::time::Instant,
     seed: u64,
-    tx: mpsc::Sender<Observation>,
+    tx: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
 ) {
     let mut pacers = Vec::new();
@@ -134,7 +151,7 @@ struct Context {
     instance: usize,
     t0: tokio::time::Instant,
     seed: u64,
-    tx: mpsc::Sender<Observation>,
+    tx: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
 }
 
@@ -183,7 +200,7 @@ impl Context {
         };
         // The aggregator outlives every sender; a closed channel means
         // the run is being torn down and the sample has nowhere to go.
-        let _ = self.tx.send(observation).await;
+        let _ = self.tx.send(Event::Done(observation)).await;
     }
 }
 
@@ -207,9 +224,18 @@ impl Pacer {
                 _ = self.ctx.stop.changed() => break,
             }
             let workers = self.ctx.fleet[self.ctx.instance].workers.clone();
-            let permit = tokio::select! {
-                p = workers.acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = self.ctx.stop.changed() => break,
+            let permit = match workers.try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    let refused = Event::Refused {
+                        entry: self.ctx.entry_index,
+                        instance: self.ctx.instance,
+                        intended: intended.saturating_duration_since(self.ctx.t0),
+                    };
+                    let _ = self.ctx.tx.send(refused).await;
+                    continue;
+                }
+                Err(tokio::sync::TryAcquireError::Closed) => break,
             };
             let key = self.ctx.key(i);
             let ctx = self.ctx.clone();

@@ -249,6 +249,8 @@ pub struct Metrics {
     /// Sub-reason counts per cell index, capped.
     details: Vec<BTreeMap<String, u64>>,
     samples_after_seal: u64,
+    /// Requests not sent because their instance's workers were all busy, per op.
+    refused: Vec<u64>,
 }
 
 impl Metrics {
@@ -260,6 +262,7 @@ impl Metrics {
     pub fn new(op_names: Vec<String>, interval: Duration) -> Metrics {
         assert!(!interval.is_zero(), "metrics interval must be positive");
         let cells = op_names.len() * OutcomeClass::COUNT;
+        let op_count = op_names.len();
         let mut metrics = Metrics {
             op_names,
             interval,
@@ -271,6 +274,7 @@ impl Metrics {
             rate_targets: BTreeMap::new(),
             details: vec![BTreeMap::new(); cells],
             samples_after_seal: 0,
+            refused: vec![0; op_count],
         };
         metrics.seal_lag_intervals = metrics.intervals_covering(DEFAULT_SEAL_LAG);
         metrics
@@ -410,6 +414,21 @@ impl Metrics {
     /// Requests counted in the selected cells over the whole run.
     pub fn count(&self, select: Select) -> u64 {
         self.selected_cells(select).map(|c| c.count).sum()
+    }
+
+    /// Counts a request of `op` refused by its instance's in-flight cap.
+    pub fn record_refused(&mut self, op: usize) {
+        if let Some(n) = self.refused.get_mut(op) {
+            *n += 1;
+        }
+    }
+
+    /// Refused requests of `op`, or of every op.
+    pub fn refused(&self, op: Option<usize>) -> u64 {
+        match op {
+            Some(op) => self.refused.get(op).copied().unwrap_or(0),
+            None => self.refused.iter().sum(),
+        }
     }
 
     /// Late starts in the selected cells over the whole run.

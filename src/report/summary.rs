@@ -165,6 +165,8 @@ pub struct OpSummary {
     pub rate_per_s: RatePerS,
     /// Requests that started later than intended.
     pub late_starts: u64,
+    /// Requests not sent: every worker of their instance was busy.
+    pub refused: u64,
     /// When each class that occurred was seen (classes with no requests are
     /// absent).
     pub class_spans: BTreeMap<OutcomeClass, ClassSpan>,
@@ -277,6 +279,8 @@ pub struct Summary {
     pub rate_per_s: RatePerS,
     /// Requests that started later than intended.
     pub late_starts: u64,
+    /// Requests not sent: every worker of their instance was busy.
+    pub refused: u64,
     /// Per op, in scenario order.
     pub ops: Vec<OpSummary>,
     /// Per measured IAM change, in timeline order.
@@ -320,6 +324,7 @@ impl Summary {
                         achieved: per_s(requests as f64, duration_s),
                     },
                     late_starts: metrics.late_starts(select),
+                    refused: metrics.refused(Some(op)),
                     class_spans: std::mem::take(&mut spans[op]),
                     details_by_class,
                 }
@@ -354,6 +359,7 @@ impl Summary {
                 achieved: per_s(requests_total as f64, duration_s),
             },
             late_starts: metrics.late_starts(Select::ALL),
+            refused: metrics.refused(None),
             ops,
             propagation: propagation.iter().map(PropagationSummary::from).collect(),
             verdict_lines: Vec::new(),
@@ -450,6 +456,13 @@ pub fn verdict_lines(s: &Summary) -> Vec<String> {
             "{} started late because the load generator fell behind its schedule: their latency includes that \
              wait{shortfall}.",
             fmt_requests(s.late_starts)
+        ));
+    }
+    if s.refused > 0 {
+        lines.push(format!(
+            "{} were not sent: every worker of their instance was busy at the intended start \
+             (raise workers_per_instance, or the target is slower than the rate needs).",
+            fmt_requests(s.refused)
         ));
     }
     if s.counts_by_class.get(OutcomeClass::Ok) == s.requests_total {
