@@ -309,6 +309,7 @@ fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
                 op: l.op,
                 bucket,
                 keys: l.keys.clone(),
+                key_choice: l.key_choice,
                 payload: setup::object_body(&l.name, size),
                 model: l.model.clone(),
                 start: l.start,

@@ -186,3 +186,82 @@ async fn requests_over_the_in_flight_cap_are_refused_and_counted() {
     eprintln!("capped: {} sent, {} refused", s.requests_total, s.refused);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const KEYS: &str = r#"
+name = "keys"
+seed = 5
+duration = "2s"
+
+[[iam.roles]]
+name = "app-role"
+trust = "ec2"
+inline = { rw = "rw.json" }
+
+[[iam.instance_profiles]]
+name = "app-profile"
+role = "app-role"
+
+[[s3.buckets]]
+name = "assets"
+objects = "obj-{0..4}"
+
+[[fleet]]
+group = "web"
+instance_profile = "app-profile"
+instances = 2
+workers_per_instance = 8
+
+# 50 keys, only the 5 hottest exist: Zipf s=2 puts ~90 % of requests there.
+[[load]]
+name = "hot"
+op = "s3:GetObject"
+bucket = "assets"
+keys = "obj-{0..49}"
+key_choice = "zipf"
+zipf_exponent = 2.0
+rate = 100
+
+[[load]]
+name = "delete"
+op = "s3:DeleteObject"
+bucket = "assets"
+keys = "gone-{0..9}"
+rate = 10
+"#;
+
+const RW_POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Action": ["s3:GetObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::assets/*"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zipf_keys_hit_the_hot_set_and_deletes_go_through_the_sdk() {
+    let dir = out_dir("keys");
+    std::fs::create_dir_all(&dir).expect("out dir");
+    std::fs::write(dir.join("rw.json"), RW_POLICY).expect("policy file");
+    let scenario =
+        iamstorm::scenario::parse("keys.toml", KEYS, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        scenario: dir.join("keys.toml"),
+        out: Some(dir.join("out")),
+        seed: None,
+        quiet: true,
+    };
+    let s = execute(&scenario, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message))
+        .summary;
+    let [hot, delete] = &s.ops[..] else {
+        panic!("two ops: {s:?}")
+    };
+    let ok = |o: &iamstorm::report::summary::OpSummary| {
+        o.counts_by_class
+            .get(iamstorm::observe::outcome::OutcomeClass::Ok)
+    };
+    assert_eq!(hot.requests, 200, "{hot:?}");
+    let hot_share = ok(hot) as f64 / hot.requests as f64;
+    // P(rank <= 5) for Zipf s=2 over 50 keys is 0.90; uniform would be 0.10.
+    assert!((0.8..=0.97).contains(&hot_share), "{hot_share}: {hot:?}");
+    // DeleteObject of an absent key answers 204, like S3.
+    assert_eq!((delete.requests, ok(delete)), (20, 20), "{delete:?}");
+    eprintln!("zipf hot share: {hot_share:.3}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,6 +10,7 @@
 //! as [`Event::Refused`], never silently dropped. Closed model: each of the entry's workers per instance
 //! loops request → answer → think; latency is from the send.
 
+pub mod keys;
 pub mod ops;
 pub mod profile;
 
@@ -22,7 +23,6 @@ use tokio::sync::{mpsc, watch};
 use crate::fleet::SimInstance;
 use crate::observe::outcome::Outcome;
 use crate::scenario::{KeyPattern, LoadModel, Op};
-use crate::sim::rng;
 use profile::Schedule;
 
 /// A start this much after its intended time counts as late.
@@ -35,6 +35,8 @@ pub struct EntryPlan {
     pub op: Op,
     pub bucket: String,
     pub keys: Option<KeyPattern>,
+    /// How requests pick among `keys`.
+    pub key_choice: keys::KeyChoice,
     /// Body for writes.
     pub payload: Bytes,
     pub model: LoadModel,
@@ -162,13 +164,16 @@ impl Context {
 
     /// The key of request `index` of this sender.
     fn key(&self, index: u64) -> String {
-        self.entry().keys.as_ref().map_or_else(String::new, |k| {
-            let pick = rng::derive(
+        let entry = self.entry();
+        entry.keys.as_ref().map_or_else(String::new, |k| {
+            // Built per call: a sampler is a handful of floats.
+            let sampler = keys::KeySampler::new(entry.key_choice, k.len().max(1));
+            let pick = sampler.pick(
                 self.seed,
                 STREAM_KEYS | self.entry_index as u64,
                 (self.instance as u64) << 40 | index,
             );
-            k.key(pick % k.len().max(1))
+            k.key(pick)
         })
     }
 

@@ -107,6 +107,17 @@ pub async fn execute(instance: &SimInstance, call: Call<'_>) -> Answer {
             Ok(out) => ok(out.request_id()),
             Err(e) => failed(&e),
         },
+        Op::S3DeleteObject => match instance
+            .s3
+            .delete_object()
+            .bucket(call.bucket)
+            .key(call.key)
+            .send()
+            .await
+        {
+            Ok(out) => ok(out.request_id()),
+            Err(e) => failed(&e),
+        },
         Op::StsGetCallerIdentity => match instance.sts.get_caller_identity().send().await {
             Ok(out) => ok(out.request_id()),
             Err(e) => failed(&e),

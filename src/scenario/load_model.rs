@@ -1,7 +1,8 @@
 //! Validation of a `[[load]]` entry's load model: open (a rate profile and
 //! an arrival process) or closed (looping workers with think time). Owns the
 //! fields `rate`, `ramp`, `steps`, `spike`, `sine`, `arrivals`, `model`,
-//! `workers` and `think_time`; the rest of the entry is checked in `mod.rs`.
+//! `workers` and `think_time`, and the key choice (`key_choice`,
+//! `zipf_exponent`); the rest of the entry is checked in `mod.rs`.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use toml::Spanned;
 
 use super::model::{RatePerS, RawLoad};
 use super::{MAX_WORKERS_PER_INSTANCE, Validator, check_rate_per_s};
+pub use crate::load::keys::KeyChoice;
 pub use crate::load::profile::{Arrivals, RateProfile, Stage};
 
 /// How a load entry generates requests.
@@ -79,6 +81,56 @@ impl Validator<'_> {
             return None;
         }
         Some(d)
+    }
+
+    /// How the entry picks among its keys.
+    pub(super) fn key_choice(&mut self, raw: &RawLoad) -> Option<KeyChoice> {
+        let zipf = match &raw.key_choice {
+            None => false,
+            Some(c) if c.get_ref() == "uniform" => false,
+            Some(c) if c.get_ref() == "zipf" => true,
+            Some(c) => {
+                self.error(
+                    c.span(),
+                    format!("unknown key_choice {:?}", c.get_ref()),
+                    "use \"uniform\" (every key alike) or \"zipf\" (a few hot keys, a long tail)",
+                );
+                return None;
+            }
+        };
+        if let (Some(c), None) = (&raw.key_choice, &raw.keys) {
+            self.error(
+                c.span(),
+                "`key_choice` needs `keys`",
+                "key_choice picks among the keys of `keys`; remove it for ops without keys",
+            );
+            return None;
+        }
+        if !zipf {
+            if let Some(e) = &raw.zipf_exponent {
+                self.error(
+                    e.span(),
+                    "`zipf_exponent` applies only to key_choice = \"zipf\"",
+                    "add key_choice = \"zipf\", or remove zipf_exponent",
+                );
+                return None;
+            }
+            return Some(KeyChoice::Uniform);
+        }
+        let exponent = raw.zipf_exponent.as_ref().map_or(1.0, |e| *e.get_ref());
+        if !(exponent.is_finite() && exponent > 0.0 && exponent <= 10.0) {
+            let span = raw
+                .zipf_exponent
+                .as_ref()
+                .map_or(raw.op.span(), |e| e.span());
+            self.error(
+                span,
+                format!("zipf_exponent must be above 0 and at most 10 (got {exponent})"),
+                "1.0 is classic Zipf; higher concentrates requests on fewer keys",
+            );
+            return None;
+        }
+        Some(KeyChoice::Zipf { exponent })
     }
 
     /// The entry's load model; `window` is `end - start` when both are valid.
@@ -395,6 +447,73 @@ mod tests {
                 arrivals: Arrivals::Uniform
             }
         );
+    }
+
+    /// A scenario with a bucket and one s3 `[[load]]` of `load`'s fields.
+    fn s3_entry(load: &str) -> Result<crate::scenario::LoadEntry, ScenarioError> {
+        let text = format!(
+            "name = \"t\"\nduration = \"10s\"\n\
+             [[iam.roles]]\nname = \"r\"\ntrust = \"ec2\"\n\
+             [[iam.instance_profiles]]\nname = \"p\"\nrole = \"r\"\n\
+             [[s3.buckets]]\nname = \"bkt\"\n\
+             [[fleet]]\ngroup = \"g\"\ninstance_profile = \"p\"\ninstances = 1\nworkers_per_instance = 1\n\
+             [[load]]\nbucket = \"bkt\"\nrate = 1\n{load}\n"
+        );
+        parse("t.toml", &text, std::path::Path::new(".")).map(|s| s.load[0].clone())
+    }
+
+    #[test]
+    fn key_choice_reads_and_is_checked() {
+        let e = s3_entry("op = \"s3:DeleteObject\"\nkeys = \"k-{0..9}\"\nkey_choice = \"zipf\"\nzipf_exponent = 1.3")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.op, crate::scenario::Op::S3DeleteObject);
+        assert_eq!(e.key_choice, KeyChoice::Zipf { exponent: 1.3 });
+        let e =
+            s3_entry("op = \"s3:GetObject\"\nkeys = \"k-{0..9}\"\nkey_choice = \"zipf\"").unwrap();
+        assert_eq!(e.key_choice, KeyChoice::Zipf { exponent: 1.0 });
+        let e = s3_entry("op = \"s3:GetObject\"\nkeys = \"k\"").unwrap();
+        assert_eq!(e.key_choice, KeyChoice::Uniform);
+        // Line 19 is the first line of `load`.
+        let cases: &[(&str, u32, u32, &str)] = &[
+            (
+                "op = \"s3:GetObject\"\nkeys = \"k\"\nkey_choice = \"hot\"",
+                21,
+                14,
+                "unknown key_choice \"hot\"",
+            ),
+            (
+                "op = \"s3:ListObjectsV2\"\nkey_choice = \"zipf\"",
+                20,
+                14,
+                "`key_choice` needs `keys`",
+            ),
+            (
+                "op = \"s3:GetObject\"\nkeys = \"k\"\nzipf_exponent = 2.0",
+                21,
+                17,
+                "applies only to key_choice = \"zipf\"",
+            ),
+            (
+                "op = \"s3:GetObject\"\nkeys = \"k\"\nkey_choice = \"zipf\"\nzipf_exponent = -1.0",
+                22,
+                17,
+                "zipf_exponent must be above 0",
+            ),
+            (
+                "op = \"s3:DeleteObject\"",
+                19,
+                6,
+                "s3:DeleteObject needs `keys`",
+            ),
+        ];
+        for &(load, line, col, message) in cases {
+            let error = s3_entry(load).expect_err(load);
+            let [d] = &error.diagnostics[..] else {
+                panic!("one diagnostic for {load:?}: {error}")
+            };
+            assert!(d.message.contains(message), "{load:?}: {}", d.message);
+            assert_eq!((d.line, d.col), (line, col), "{load:?}: {}", d.message);
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diag::{Diagnostic, ScenarioError};
-pub use load_model::{Arrivals, LoadModel, RateProfile, Stage};
+pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, Stage};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
     check_rate_per_s, parse_byte_size, parse_duration,
@@ -337,6 +337,8 @@ pub struct LoadEntry {
     pub bucket: Option<String>,
     /// `Some` exactly when [`Op::needs_keys`].
     pub keys: Option<KeyPattern>,
+    /// How a request picks among `keys`.
+    pub key_choice: KeyChoice,
     /// Open (rate profile, arrivals) or closed (workers, think time).
     pub model: LoadModel,
     /// From the start of the run; `start < end`.
@@ -358,17 +360,20 @@ pub enum Op {
     S3HeadObject,
     /// `s3:ListObjectsV2`.
     S3ListObjectsV2,
+    /// `s3:DeleteObject`.
+    S3DeleteObject,
     /// `sts:GetCallerIdentity`.
     StsGetCallerIdentity,
 }
 
 impl Op {
     /// Every op, in the order error messages list them.
-    pub const ALL: [Op; 5] = [
+    pub const ALL: [Op; 6] = [
         Op::S3GetObject,
         Op::S3PutObject,
         Op::S3HeadObject,
         Op::S3ListObjectsV2,
+        Op::S3DeleteObject,
         Op::StsGetCallerIdentity,
     ];
 
@@ -379,6 +384,7 @@ impl Op {
             Op::S3PutObject => "s3:PutObject",
             Op::S3HeadObject => "s3:HeadObject",
             Op::S3ListObjectsV2 => "s3:ListObjectsV2",
+            Op::S3DeleteObject => "s3:DeleteObject",
             Op::StsGetCallerIdentity => "sts:GetCallerIdentity",
         }
     }
@@ -398,7 +404,10 @@ impl Op {
 
     /// Whether the op addresses single objects, and so needs `keys`.
     pub fn needs_keys(self) -> bool {
-        matches!(self, Op::S3GetObject | Op::S3PutObject | Op::S3HeadObject)
+        matches!(
+            self,
+            Op::S3GetObject | Op::S3PutObject | Op::S3HeadObject | Op::S3DeleteObject
+        )
     }
 }
 
@@ -1735,7 +1744,7 @@ impl Validator<'_> {
                     self.error(
                         keys.span(),
                         format!("{op} does not take `keys`"),
-                        "remove `keys`: only s3:GetObject, s3:PutObject and s3:HeadObject address single objects",
+                        "remove `keys`: only s3:GetObject, s3:PutObject, s3:HeadObject and s3:DeleteObject address single objects",
                     );
                     targets_ok = false;
                     None
@@ -1789,6 +1798,7 @@ impl Validator<'_> {
                 _ => None,
             };
             let model = self.load_model(raw, window);
+            let key_choice = self.key_choice(raw);
             let group = match &raw.group {
                 None => Some(None),
                 Some(group) => {
@@ -1802,17 +1812,20 @@ impl Validator<'_> {
                 Some(op),
                 true,
                 Some(model),
+                Some(key_choice),
                 Some(start),
                 Some(end),
                 true,
                 Some(group),
-            ) = (name, op, targets_ok, model, start, end, window_ok, group)
-            {
+            ) = (
+                name, op, targets_ok, model, key_choice, start, end, window_ok, group,
+            ) {
                 entries.push(LoadEntry {
                     name,
                     op,
                     bucket,
                     keys,
+                    key_choice,
                     model,
                     start,
                     end,

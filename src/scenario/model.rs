@@ -480,6 +480,11 @@ pub(crate) struct RawLoad {
     pub sine: Option<Spanned<RawSine>>,
     /// `"uniform"` (default) or `"poisson"` (seeded).
     pub arrivals: Option<Text>,
+    /// Which key of `keys` a request addresses: `"uniform"` (default) or
+    /// `"zipf"` (seeded; hot keys first).
+    pub key_choice: Option<Text>,
+    /// Zipf exponent s > 0 (default 1.0); only with `key_choice = "zipf"`.
+    pub zipf_exponent: Option<Spanned<f64>>,
     /// `"open"` (default: arrival rate) or `"closed"` (workers with think time).
     pub model: Option<Text>,
     /// Closed model: looping workers per instance. Required there.
