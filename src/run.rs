@@ -310,6 +310,15 @@ fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
                 bucket,
                 keys: l.keys.clone(),
                 key_choice: l.key_choice,
+                role_name: l.role.as_ref().map_or_else(String::new, |r| r.name.clone()),
+                role_arn: l.role.as_ref().map_or_else(String::new, |r| {
+                    format!("arn:aws:iam::{}:role/{}", scenario.sim.account_id, r.name)
+                }),
+                session_name: l
+                    .role
+                    .as_ref()
+                    .and_then(|r| r.session_name.clone())
+                    .unwrap_or_default(),
                 payload: setup::object_body(&l.name, size),
                 model: l.model.clone(),
                 start: l.start,

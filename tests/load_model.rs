@@ -265,3 +265,101 @@ async fn zipf_keys_hit_the_hot_set_and_deletes_go_through_the_sdk() {
     eprintln!("zipf hot share: {hot_share:.3}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const ROLES: &str = r#"
+name = "roles"
+seed = 9
+duration = "2s"
+
+[[iam.roles]]
+name = "app-role"
+trust = "ec2"
+inline = { chain = "chain.json" }
+
+[[iam.roles]]
+name = "target-role"
+trust = "trust-app.json"
+
+[[iam.roles]]
+name = "ec2-only"
+trust = "ec2"
+
+[[iam.instance_profiles]]
+name = "app-profile"
+role = "app-role"
+
+[[fleet]]
+group = "web"
+instance_profile = "app-profile"
+instances = 1
+workers_per_instance = 8
+
+[[load]]
+name = "chain"
+op = "sts:AssumeRole"
+role = "target-role"
+session_name = "load-test"
+rate = 5
+
+[[load]]
+name = "untrusted"
+op = "sts:AssumeRole"
+role = "ec2-only"
+rate = 5
+
+[[load]]
+op = "iam:GetRole"
+role = "target-role"
+rate = 5
+"#;
+
+const CHAIN_POLICY: &str = r#"{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},
+  {"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]}"#;
+
+const TRUST_APP: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Principal": {"AWS": "arn:aws:iam::123456789012:role/app-role"}, "Action": "sts:AssumeRole"}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_chains_from_the_instance_role_and_get_role_is_authorized() {
+    let dir = out_dir("roles");
+    std::fs::create_dir_all(&dir).expect("out dir");
+    std::fs::write(dir.join("chain.json"), CHAIN_POLICY).expect("policy file");
+    std::fs::write(dir.join("trust-app.json"), TRUST_APP).expect("trust file");
+    let scenario =
+        iamstorm::scenario::parse("roles.toml", ROLES, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        scenario: dir.join("roles.toml"),
+        out: Some(dir.join("out")),
+        seed: None,
+        quiet: true,
+    };
+    let s = execute(&scenario, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message))
+        .summary;
+    use iamstorm::observe::outcome::OutcomeClass::{AccessDenied, Ok};
+    let counts: Vec<(&str, u64, u64, u64)> = s
+        .ops
+        .iter()
+        .map(|o| {
+            (
+                o.op.as_str(),
+                o.requests,
+                o.counts_by_class.get(Ok),
+                o.counts_by_class.get(AccessDenied),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("chain", 10, 10, 0),
+            // The role trusts only EC2: the instance role cannot chain into it.
+            ("untrusted", 10, 0, 10),
+            ("iam:GetRole", 10, 10, 0),
+        ],
+        "{s:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

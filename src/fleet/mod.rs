@@ -41,6 +41,7 @@ pub struct SimInstance {
     pub imds_endpoint: String,
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
     pub credentials: SharedCredentialsProvider,
     /// One permit per worker: the cap on requests in flight.
     pub workers: Arc<Semaphore>,
@@ -104,6 +105,7 @@ pub async fn launch(
                 imds_endpoint: launched.imds_endpoint,
                 s3: clients::s3(&config),
                 sts: clients::sts(&config),
+                iam: clients::iam(&config),
                 credentials,
                 workers: Arc::new(Semaphore::new(g.workers_per_instance as usize)),
                 boot,

@@ -37,6 +37,11 @@ pub struct EntryPlan {
     pub keys: Option<KeyPattern>,
     /// How requests pick among `keys`.
     pub key_choice: keys::KeyChoice,
+    /// `sts:AssumeRole` / `iam:GetRole`: the role's name and ARN (empty otherwise).
+    pub role_name: String,
+    pub role_arn: String,
+    /// `sts:AssumeRole`'s session name (empty otherwise).
+    pub session_name: String,
     /// Body for writes.
     pub payload: Bytes,
     pub model: LoadModel,
@@ -189,6 +194,9 @@ impl Context {
                 bucket: &entry.bucket,
                 key,
                 payload: &entry.payload,
+                role_name: &entry.role_name,
+                role_arn: &entry.role_arn,
+                session_name: &entry.session_name,
             },
         )
         .await;

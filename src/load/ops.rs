@@ -17,6 +17,11 @@ pub struct Call<'a> {
     pub bucket: &'a str,
     pub key: String,
     pub payload: &'a Bytes,
+    /// `sts:AssumeRole` / `iam:GetRole`: the role's name and ARN.
+    pub role_name: &'a str,
+    pub role_arn: &'a str,
+    /// `sts:AssumeRole`: the `RoleSessionName`.
+    pub session_name: &'a str,
 }
 
 /// What came back.
@@ -112,6 +117,27 @@ pub async fn execute(instance: &SimInstance, call: Call<'_>) -> Answer {
             .delete_object()
             .bucket(call.bucket)
             .key(call.key)
+            .send()
+            .await
+        {
+            Ok(out) => ok(out.request_id()),
+            Err(e) => failed(&e),
+        },
+        Op::StsAssumeRole => match instance
+            .sts
+            .assume_role()
+            .role_arn(call.role_arn)
+            .role_session_name(call.session_name)
+            .send()
+            .await
+        {
+            Ok(out) => ok(out.request_id()),
+            Err(e) => failed(&e),
+        },
+        Op::IamGetRole => match instance
+            .iam
+            .get_role()
+            .role_name(call.role_name)
             .send()
             .await
         {

@@ -2,7 +2,8 @@
 //! an arrival process) or closed (looping workers with think time). Owns the
 //! fields `rate`, `ramp`, `steps`, `spike`, `sine`, `arrivals`, `model`,
 //! `workers` and `think_time`, and the key choice (`key_choice`,
-//! `zipf_exponent`); the rest of the entry is checked in `mod.rs`.
+//! `zipf_exponent`) and the role target (`role`, `session_name`); the rest
+//! of the entry is checked in `mod.rs`.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::model::{RatePerS, RawLoad};
-use super::{MAX_WORKERS_PER_INSTANCE, Validator, check_rate_per_s};
+use super::{MAX_WORKERS_PER_INSTANCE, Names, Op, Validator, check_rate_per_s};
 pub use crate::load::keys::KeyChoice;
 pub use crate::load::profile::{Arrivals, RateProfile, Stage};
 
@@ -44,6 +45,18 @@ impl LoadModel {
         self.profile().map(RateProfile::peak_per_s)
     }
 }
+
+/// The role an `sts:AssumeRole` or `iam:GetRole` entry is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleTarget {
+    /// Names an `[[iam.roles]]` entry.
+    pub name: String,
+    /// `sts:AssumeRole`'s `RoleSessionName`; `None` for `iam:GetRole`.
+    pub session_name: Option<String>,
+}
+
+/// AssumeRole's default `RoleSessionName`.
+pub const DEFAULT_SESSION_NAME: &str = "iamstorm";
 
 const RATE_HELP: &str = "a rate is requests per second across the whole fleet, for example 200";
 const PROFILE_FIELDS: &str = "`rate`, `ramp`, `steps`, `spike` or `sine`";
@@ -81,6 +94,75 @@ impl Validator<'_> {
             return None;
         }
         Some(d)
+    }
+
+    /// The entry's role target: `Some(None)` when the op takes none,
+    /// `None` after an error.
+    pub(super) fn role_target(
+        &mut self,
+        raw: &RawLoad,
+        op: Option<Op>,
+        roles: &Names<'_>,
+    ) -> Option<Option<RoleTarget>> {
+        let op = op?;
+        if !op.needs_role() {
+            for (field, value) in [("role", &raw.role), ("session_name", &raw.session_name)] {
+                if let Some(v) = value {
+                    self.error(
+                        v.span(),
+                        format!("{op} does not take `{field}`"),
+                        "only sts:AssumeRole and iam:GetRole are about a role",
+                    );
+                    return None;
+                }
+            }
+            return Some(None);
+        }
+        let Some(role) = &raw.role else {
+            self.error(
+                raw.op.span(),
+                format!("{op} needs `role`"),
+                "add role = \"...\" naming one of the [[iam.roles]]",
+            );
+            return None;
+        };
+        let what = format!("load {:?}", raw.op.get_ref());
+        if !self.reference(role, roles, &what, "role", "[[iam.roles]]") {
+            return None;
+        }
+        let session_name = match (op, &raw.session_name) {
+            (Op::StsAssumeRole, None) => Some(DEFAULT_SESSION_NAME.to_owned()),
+            (Op::StsAssumeRole, Some(s)) => {
+                let v = s.get_ref();
+                let valid = (2..=64).contains(&v.len())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+                if !valid {
+                    self.error(
+                        s.span(),
+                        format!(
+                            "session_name {v:?} must be 2 to 64 of letters, digits and _+=,.@-"
+                        ),
+                        "STS's RoleSessionName rule",
+                    );
+                    return None;
+                }
+                Some(v.clone())
+            }
+            (_, Some(s)) => {
+                self.error(
+                    s.span(),
+                    format!("{op} does not take `session_name`"),
+                    "session_name is for sts:AssumeRole",
+                );
+                return None;
+            }
+            (_, None) => None,
+        };
+        Some(Some(RoleTarget {
+            name: role.get_ref().clone(),
+            session_name,
+        }))
     }
 
     /// How the entry picks among its keys.
@@ -508,6 +590,80 @@ mod tests {
         ];
         for &(load, line, col, message) in cases {
             let error = s3_entry(load).expect_err(load);
+            let [d] = &error.diagnostics[..] else {
+                panic!("one diagnostic for {load:?}: {error}")
+            };
+            assert!(d.message.contains(message), "{load:?}: {}", d.message);
+            assert_eq!((d.line, d.col), (line, col), "{load:?}: {}", d.message);
+        }
+    }
+
+    /// A scenario with role "r" and one `[[load]]` of `load`'s fields, from line 15.
+    fn entry(load: &str) -> Result<crate::scenario::LoadEntry, ScenarioError> {
+        let text = format!(
+            "name = \"t\"\nduration = \"10s\"\n\
+             [[iam.roles]]\nname = \"r\"\ntrust = \"ec2\"\n\
+             [[iam.instance_profiles]]\nname = \"p\"\nrole = \"r\"\n\
+             [[fleet]]\ngroup = \"g\"\ninstance_profile = \"p\"\ninstances = 1\nworkers_per_instance = 1\n\
+             [[load]]\nrate = 1\n{load}\n"
+        );
+        parse("t.toml", &text, std::path::Path::new(".")).map(|s| s.load[0].clone())
+    }
+
+    #[test]
+    fn role_targets_read_and_are_checked() {
+        let e = entry("op = \"sts:AssumeRole\"\nrole = \"r\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            e.role,
+            Some(RoleTarget {
+                name: "r".into(),
+                session_name: Some(DEFAULT_SESSION_NAME.into())
+            })
+        );
+        let e = entry("op = \"iam:GetRole\"\nrole = \"r\"").unwrap();
+        assert_eq!(e.op.service(), crate::scenario::Service::Iam);
+        assert_eq!(
+            e.role,
+            Some(RoleTarget {
+                name: "r".into(),
+                session_name: None
+            })
+        );
+        assert_eq!(entry("op = \"sts:GetCallerIdentity\"").unwrap().role, None);
+        let cases: &[(&str, u32, u32, &str)] = &[
+            (
+                "op = \"sts:AssumeRole\"",
+                16,
+                6,
+                "sts:AssumeRole needs `role`",
+            ),
+            (
+                "op = \"iam:GetRole\"\nrole = \"q\"",
+                17,
+                8,
+                "refers to unknown role \"q\"",
+            ),
+            (
+                "op = \"sts:AssumeRole\"\nrole = \"r\"\nsession_name = \"a b\"",
+                18,
+                16,
+                "session_name \"a b\" must be",
+            ),
+            (
+                "op = \"iam:GetRole\"\nrole = \"r\"\nsession_name = \"ab\"",
+                18,
+                16,
+                "iam:GetRole does not take `session_name`",
+            ),
+            (
+                "op = \"sts:GetCallerIdentity\"\nrole = \"r\"",
+                17,
+                8,
+                "sts:GetCallerIdentity does not take `role`",
+            ),
+        ];
+        for &(load, line, col, message) in cases {
+            let error = entry(load).expect_err(load);
             let [d] = &error.diagnostics[..] else {
                 panic!("one diagnostic for {load:?}: {error}")
             };

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diag::{Diagnostic, ScenarioError};
-pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, Stage};
+pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, RoleTarget, Stage};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
     check_rate_per_s, parse_byte_size, parse_duration,
@@ -337,6 +337,9 @@ pub struct LoadEntry {
     pub bucket: Option<String>,
     /// `Some` exactly when [`Op::needs_keys`].
     pub keys: Option<KeyPattern>,
+    /// `Some` exactly when [`Op::needs_role`]: the role's name and, for
+    /// `sts:AssumeRole`, the session name.
+    pub role: Option<RoleTarget>,
     /// How a request picks among `keys`.
     pub key_choice: KeyChoice,
     /// Open (rate profile, arrivals) or closed (workers, think time).
@@ -364,17 +367,23 @@ pub enum Op {
     S3DeleteObject,
     /// `sts:GetCallerIdentity`.
     StsGetCallerIdentity,
+    /// `sts:AssumeRole`, chained from the instance's role credentials.
+    StsAssumeRole,
+    /// `iam:GetRole`.
+    IamGetRole,
 }
 
 impl Op {
     /// Every op, in the order error messages list them.
-    pub const ALL: [Op; 6] = [
+    pub const ALL: [Op; 8] = [
         Op::S3GetObject,
         Op::S3PutObject,
         Op::S3HeadObject,
         Op::S3ListObjectsV2,
         Op::S3DeleteObject,
         Op::StsGetCallerIdentity,
+        Op::StsAssumeRole,
+        Op::IamGetRole,
     ];
 
     /// The IAM action name, as in policies and reports (`"s3:GetObject"`).
@@ -386,6 +395,8 @@ impl Op {
             Op::S3ListObjectsV2 => "s3:ListObjectsV2",
             Op::S3DeleteObject => "s3:DeleteObject",
             Op::StsGetCallerIdentity => "sts:GetCallerIdentity",
+            Op::StsAssumeRole => "sts:AssumeRole",
+            Op::IamGetRole => "iam:GetRole",
         }
     }
 
@@ -397,9 +408,15 @@ impl Op {
     /// The service that answers it, which picks the client and the quota.
     pub fn service(self) -> Service {
         match self {
-            Op::StsGetCallerIdentity => Service::Sts,
+            Op::StsGetCallerIdentity | Op::StsAssumeRole => Service::Sts,
+            Op::IamGetRole => Service::Iam,
             _ => Service::S3,
         }
+    }
+
+    /// Whether the op is about a role, and so needs `role`.
+    pub fn needs_role(self) -> bool {
+        matches!(self, Op::StsAssumeRole | Op::IamGetRole)
     }
 
     /// Whether the op addresses single objects, and so needs `keys`.
@@ -424,6 +441,8 @@ pub enum Service {
     S3,
     /// AWS STS.
     Sts,
+    /// AWS IAM.
+    Iam,
 }
 
 impl Service {
@@ -432,6 +451,7 @@ impl Service {
         match self {
             Service::S3 => "s3",
             Service::Sts => "sts",
+            Service::Iam => "iam",
         }
     }
 }
@@ -669,7 +689,13 @@ impl Validator<'_> {
             raw.fleet.items.iter().map(|g| g.group.get_ref().as_str()),
             raw.fleet.complete,
         );
-        let load = self.load(&raw.load, duration, &bucket_names, &group_names);
+        let load = self.load(
+            &raw.load,
+            duration,
+            &bucket_names,
+            &group_names,
+            &role_names,
+        );
         let timeline = self.timeline(raw, duration, &role_names);
 
         if !self.diagnostics.is_empty() {
@@ -1650,6 +1676,7 @@ impl Validator<'_> {
         duration: Option<Duration>,
         buckets: &Names<'_>,
         groups: &Names<'_>,
+        roles: &Names<'_>,
     ) -> Vec<LoadEntry> {
         if section.complete && section.items.is_empty() {
             self.error(
@@ -1714,16 +1741,16 @@ impl Validator<'_> {
                         self.reference(bucket, buckets, &what, "bucket", "[[s3.buckets]]");
                     Some(bucket.get_ref().clone())
                 }
-                (Some(Service::Sts), Some(bucket)) => {
+                (Some(Service::Sts | Service::Iam), Some(bucket)) => {
                     self.error(
                         bucket.span(),
                         format!("{} does not take `bucket`", raw.op.get_ref()),
-                        "remove `bucket`: STS calls are not about a bucket",
+                        "remove `bucket`: STS and IAM calls are not about a bucket",
                     );
                     targets_ok = false;
                     None
                 }
-                (Some(Service::Sts), None) | (None, _) => None,
+                (Some(Service::Sts | Service::Iam), None) | (None, _) => None,
             };
             let keys = match (op, &raw.keys) {
                 (Some(op), None) if op.needs_keys() => {
@@ -1798,6 +1825,7 @@ impl Validator<'_> {
                 _ => None,
             };
             let model = self.load_model(raw, window);
+            let role = self.role_target(raw, op, roles);
             let key_choice = self.key_choice(raw);
             let group = match &raw.group {
                 None => Some(None),
@@ -1813,12 +1841,13 @@ impl Validator<'_> {
                 true,
                 Some(model),
                 Some(key_choice),
+                Some(role),
                 Some(start),
                 Some(end),
                 true,
                 Some(group),
             ) = (
-                name, op, targets_ok, model, key_choice, start, end, window_ok, group,
+                name, op, targets_ok, model, key_choice, role, start, end, window_ok, group,
             ) {
                 entries.push(LoadEntry {
                     name,
@@ -1826,6 +1855,7 @@ impl Validator<'_> {
                     bucket,
                     keys,
                     key_choice,
+                    role,
                     model,
                     start,
                     end,

@@ -464,6 +464,11 @@ pub(crate) struct RawLoad {
     pub op: Text,
     /// Bucket for `s3:*` ops (required there); forbidden for `sts:*` ops.
     pub bucket: Option<Text>,
+    /// The role for `sts:AssumeRole` and `iam:GetRole` (required there);
+    /// must name an `[[iam.roles]]` entry.
+    pub role: Option<Text>,
+    /// `sts:AssumeRole` session name, 2–64 of `\w+=,.@-`; default `"iamstorm"`.
+    pub session_name: Option<Text>,
     /// Key pattern for Get/Put/Head (required there), e.g. `"obj-{0..99}"`.
     pub keys: Option<Text>,
     /// Constant requests per second across the whole fleet. Exactly one of
