@@ -169,7 +169,8 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             workers_per_instance: g.workers_per_instance,
         })
         .collect();
-    let fleet = fleet::launch(&target, &groups, &SdkSettings::default())
+    let sdk = SdkSettings::from(&scenario.sdk);
+    let fleet = fleet::launch(&target, &groups, &sdk)
         .await
         .map_err(target_error)?;
     let booted = fleet
@@ -184,7 +185,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let entries = Arc::new(plan_entries(scenario, &fleet));
     let fleet = Arc::new(fleet);
     let mut metrics = Metrics::new(entries.iter().map(|e| e.name.clone()).collect(), INTERVAL)
-        .with_seal_lag(SdkSettings::default().operation_timeout + Duration::from_secs(5));
+        .with_seal_lag(sdk.operation_timeout + Duration::from_secs(5));
     set_rate_targets(&mut metrics, &entries, scenario.duration);
 
     let (obs_tx, obs_rx) = mpsc::channel::<Event>(65_536);

@@ -363,3 +363,87 @@ async fn assume_role_chains_from_the_instance_role_and_get_role_is_authorized() 
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn throttled_scenario(sdk: &str) -> String {
+    format!(
+        r#"
+name = "retries"
+seed = 13
+duration = "2s"
+{sdk}
+
+[[sim.faults]]
+kind = "error"
+service = "sts"
+action = "GetCallerIdentity"
+probability = 0.5
+status = 400
+code = "Throttling"
+
+[[iam.roles]]
+name = "app-role"
+trust = "ec2"
+
+[[iam.instance_profiles]]
+name = "app-profile"
+role = "app-role"
+
+[[fleet]]
+group = "web"
+instance_profile = "app-profile"
+instances = 1
+workers_per_instance = 64
+
+[[load]]
+op = "sts:GetCallerIdentity"
+rate = 15
+"#
+    )
+}
+
+/// (ok, throttled) of a run of `text`.
+async fn ok_and_throttled(name: &str, text: &str) -> (u64, u64) {
+    use iamstorm::observe::outcome::OutcomeClass::{Ok, Throttled};
+    let dir = out_dir(name);
+    let scenario = iamstorm::scenario::parse("retries.toml", text, std::path::Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        scenario: PathBuf::from("retries.toml"),
+        out: Some(dir.clone()),
+        seed: None,
+        quiet: true,
+    };
+    let s = execute(&scenario, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message))
+        .summary;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(s.requests_total, 30, "{s:?}");
+    (s.counts_by_class.get(Ok), s.counts_by_class.get(Throttled))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_retries_hide_throttling_that_raw_outcomes_show() {
+    // Half of the calls are throttled by the double.
+    let (ok_off, throttled_off) = ok_and_throttled("retry-off", &throttled_scenario("")).await;
+    assert_eq!(ok_off + throttled_off, 30);
+    assert!(
+        (8..=22).contains(&throttled_off),
+        "raw: {throttled_off} of 30 throttled"
+    );
+    // Standard retries, 5 attempts: a call fails only if all 5 are throttled (3 %).
+    let (ok_std, throttled_std) = ok_and_throttled(
+        "retry-standard",
+        &throttled_scenario("[sdk]\nretry = \"standard\"\nmax_attempts = 5"),
+    )
+    .await;
+    // The rest may time out: the SDK's jittered backoff (up to 20 s) can
+    // outlast the 10 s operation timeout — retries trade errors for latency.
+    assert!(
+        ok_std >= 25 && throttled_std <= 3 && ok_std >= ok_off + 8,
+        "with retries: {ok_std} ok, {throttled_std} throttled (without: {ok_off} ok)"
+    );
+    eprintln!(
+        "retry off: {ok_off} ok / {throttled_off} throttled; standard x5: {ok_std} ok / {throttled_std} throttled"
+    );
+}

@@ -21,6 +21,7 @@
 mod diag;
 mod load_model;
 mod model;
+mod sdk;
 mod units;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 pub use diag::{Diagnostic, ScenarioError};
 pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, RoleTarget, Stage};
+pub use sdk::{DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS, RetryMode, SdkBehaviour};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
     check_rate_per_s, parse_byte_size, parse_duration,
@@ -79,6 +81,8 @@ pub struct Scenario {
     pub target: Target,
     /// The embedded double's models.
     pub sim: SimSettings,
+    /// The instances' SDK behaviour (`[sdk]`).
+    pub sdk: SdkBehaviour,
     /// Roles existing at start, names unique.
     pub roles: Vec<Role>,
     /// Instance profiles existing at start, names unique, each naming a role in `roles`.
@@ -665,6 +669,7 @@ impl Validator<'_> {
         });
         let target = self.target(raw.target.as_ref());
         let sim = self.sim(raw.sim.as_ref());
+        let sdk = self.sdk(raw.sdk.as_ref());
 
         let roles = self.roles(&raw.roles);
         let role_names = Names::new(
@@ -701,13 +706,14 @@ impl Validator<'_> {
         if !self.diagnostics.is_empty() {
             return Err(self.into_error());
         }
-        match (name, duration, target, sim) {
-            (Some(name), Some(duration), Some(target), Some(sim)) => Ok(Scenario {
+        match (name, duration, target, sim, sdk) {
+            (Some(name), Some(duration), Some(target), Some(sim), Some(sdk)) => Ok(Scenario {
                 name,
                 seed,
                 duration,
                 target,
                 sim,
+                sdk,
                 roles,
                 instance_profiles,
                 buckets,

@@ -83,6 +83,8 @@ pub(crate) struct RawScenario {
     pub target: Option<RawTarget>,
     /// `[sim]`: settings of the embedded double. Optional; everything has defaults.
     pub sim: Option<RawSim>,
+    /// `[sdk]`: the instances' SDK behaviour. Optional; retries off by default.
+    pub sdk: Option<RawSdk>,
     /// `[[iam.roles]]`: roles that exist when the run starts.
     pub roles: Section<RawRole>,
     /// `[[iam.instance_profiles]]`: instance profiles, each wrapping one role.
@@ -98,7 +100,7 @@ pub(crate) struct RawScenario {
 }
 
 const TOP_LEVEL_FIELDS: &[&str] = &[
-    "name", "seed", "duration", "target", "sim", "iam", "s3", "fleet", "load", "timeline",
+    "name", "seed", "duration", "target", "sim", "sdk", "iam", "s3", "fleet", "load", "timeline",
 ];
 const IAM_FIELDS: &[&str] = &["roles", "instance_profiles"];
 const S3_FIELDS: &[&str] = &["buckets"];
@@ -125,6 +127,7 @@ impl RawScenario {
                 "duration" => raw.duration = one(value, &mut errors),
                 "target" => raw.target = one(value, &mut errors),
                 "sim" => raw.sim = one(value, &mut errors),
+                "sdk" => raw.sdk = one(value, &mut errors),
                 "iam" => {
                     for (key, value) in table(key_span, value, IAM_FIELDS, &mut errors) {
                         match key.get_ref().as_ref() {
@@ -247,6 +250,20 @@ pub(crate) struct RawTarget {
     /// written for a later version gets the "not supported yet" error rather
     /// than "unknown field".
     pub url: Option<Text>,
+}
+
+/// `[sdk]`: how the instances' AWS SDK clients behave.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSdk {
+    /// `"off"` (default), `"standard"` or `"adaptive"`.
+    pub retry: Option<Text>,
+    /// Attempts per call, first included, 1..=10; default 3 with retries.
+    pub max_attempts: Option<Int>,
+    /// Whole-call timeout, retries included; default `"10s"`.
+    pub operation_timeout: Option<Text>,
+    /// TCP connect timeout; default `"2s"`.
+    pub connect_timeout: Option<Text>,
 }
 
 /// `[sim]`: the embedded double's models.

@@ -24,6 +24,23 @@ pub struct SdkSettings {
     pub operation_timeout: Duration,
 }
 
+impl From<&crate::scenario::SdkBehaviour> for SdkSettings {
+    /// The scenario's `[sdk]` as the SDK's configuration.
+    fn from(b: &crate::scenario::SdkBehaviour) -> Self {
+        use crate::scenario::RetryMode;
+        let retry = match b.retry {
+            RetryMode::Off => RetryConfig::disabled(),
+            RetryMode::Standard => RetryConfig::standard().with_max_attempts(b.max_attempts),
+            RetryMode::Adaptive => RetryConfig::adaptive().with_max_attempts(b.max_attempts),
+        };
+        Self {
+            retry,
+            connect_timeout: b.connect_timeout,
+            operation_timeout: b.operation_timeout,
+        }
+    }
+}
+
 impl Default for SdkSettings {
     fn default() -> Self {
         Self {
