@@ -152,6 +152,17 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         .await
         .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?;
     say(format!("double: {}", target.endpoint_url));
+    if target.double_admin().is_none()
+        && let Some(action) = chaos::double_only(&scenario.timeline).first()
+    {
+        return Err(RunError {
+            exit: Exit::BadInput,
+            message: format!(
+                "the [[timeline]] action at {:?} ({:?}) works only against the embedded double (target kind = \"sim\")",
+                action.at, action.kind
+            ),
+        });
+    }
     let operator = clients::operator_config(&target);
     let iam = clients::iam(&operator);
     setup::apply(scenario, &iam, &clients::s3(&operator))
@@ -210,9 +221,18 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             (a.clone(), probe)
         })
         .collect();
+    let chaos_clients = chaos::Clients {
+        iam: iam.clone(),
+        s3: clients::s3(&operator),
+        admin: target.double_admin().cloned(),
+        instances: fleet
+            .iter()
+            .map(|i| (i.group.clone(), i.instance_id.clone()))
+            .collect(),
+    };
     let chaos = tokio::spawn(chaos::run(
         timeline,
-        iam.clone(),
+        chaos_clients,
         t0,
         change_tx,
         stop_rx.clone(),
