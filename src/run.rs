@@ -18,7 +18,7 @@ use crate::observe::propagation::{
 };
 use crate::report::{
     self,
-    summary::{RunInfo, Summary},
+    summary::{RunInfo, Summary, TimelineChange},
 };
 use crate::scenario::{self, Measure, Scenario};
 use crate::setup;
@@ -287,7 +287,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     } else {
         scenario.duration
     };
-    let summary = Summary::build(
+    let mut summary = Summary::build(
         RunInfo {
             run_id: id,
             seed,
@@ -297,6 +297,20 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         &metrics,
         &results,
     );
+    summary.timeline = changes
+        .iter()
+        .map(|c| TimelineChange {
+            action: c.action.clone(),
+            scheduled_s: c.scheduled.as_secs_f64(),
+            sent_s: c.sent.as_secs_f64(),
+            acked_s: c.acked.as_secs_f64(),
+            result: match &c.result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.clone(),
+            },
+            measured: c.measure.is_some() && c.result.is_ok(),
+        })
+        .collect();
     report::write_all(&out_dir, &summary, &metrics).map_err(|e| RunError {
         exit: Exit::BadInput,
         message: format!("cannot write results to {}: {e}", out_dir.display()),

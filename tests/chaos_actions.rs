@@ -492,3 +492,113 @@ async fn double_only_actions_refuse_without_the_admin_api() {
     let error = applied.result.expect_err("no admin API");
     assert!(error.contains("embedded double"), "{error}");
 }
+
+/// A whole run: the timeline's records reach the report with their times,
+/// and the injected errors and throttles show up in the load's outcomes.
+#[tokio::test]
+async fn a_run_reports_every_applied_action_with_its_times() {
+    use iamstorm::observe::outcome::OutcomeClass;
+    let dir = std::env::temp_dir().join(format!("iamstorm-chaos-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).expect("temp dir");
+    std::fs::write(dir.join("policies/read.json"), READ_POLICY).expect("policy file");
+    std::fs::write(dir.join("policies/deny.json"), DENY_READS).expect("policy file");
+    let scenario = r#"name = "chaos"
+seed = 1
+duration = "3s"
+[sim.propagation]
+model = "fixed"
+delay = "10ms"
+[[iam.roles]]
+name = "app-role"
+trust = "ec2"
+inline = { read = "policies/read.json" }
+[[iam.instance_profiles]]
+name = "app-profile"
+role = "app-role"
+[[s3.buckets]]
+name = "assets"
+objects = "obj-{0..9}"
+[[fleet]]
+group = "web"
+instance_profile = "app-profile"
+instances = 2
+workers_per_instance = 4
+[[load]]
+op = "s3:GetObject"
+bucket = "assets"
+keys = "obj-{0..9}"
+rate = 100
+[[timeline]]
+at = "500ms"
+action = "put-bucket-policy"
+bucket = "assets"
+policy = "policies/deny.json"
+measure = "revoke"
+[[timeline]]
+at = "1s"
+action = "delete-bucket-policy"
+bucket = "assets"
+[[timeline]]
+at = "1500ms"
+action = "throttle-storm"
+service = "s3"
+api = "GetObject"
+probability = 1.0
+for = "500ms"
+[[timeline]]
+at = "2s"
+action = "imds-throttle"
+group = "web"
+rate_per_s = 1
+for = "500ms"
+"#;
+    let path = dir.join("chaos.toml");
+    std::fs::write(&path, scenario).expect("scenario file");
+    let parsed = iamstorm::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let opts = iamstorm::run::RunOptions {
+        scenario: path,
+        out: Some(dir.join("out")),
+        seed: None,
+        quiet: true,
+    };
+    let outcome = iamstorm::run::execute(&parsed, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("run failed: {}", e.message));
+    let timeline = &outcome.summary.timeline;
+    let actions: Vec<&str> = timeline.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(timeline.len(), 4, "{actions:?}");
+    assert!(
+        actions[0].starts_with("put-bucket-policy assets"),
+        "{actions:?}"
+    );
+    assert!(
+        actions[2].starts_with("throttle-storm s3:GetObject SlowDown"),
+        "{actions:?}"
+    );
+    assert!(actions[3].starts_with("imds-throttle 1/s"), "{actions:?}");
+    for c in timeline {
+        assert_eq!(c.result, "ok", "{}", c.action);
+        assert!(c.sent_s >= c.scheduled_s && c.acked_s >= c.sent_s, "{c:?}");
+    }
+    assert!(timeline[0].measured && !timeline[1].measured);
+    assert_eq!(
+        outcome.summary.propagation.len(),
+        1,
+        "the revoke is measured"
+    );
+    let counts = &outcome.summary.counts_by_class;
+    assert!(
+        counts.get(OutcomeClass::AccessDenied) > 0,
+        "the bucket policy denied reads"
+    );
+    assert!(
+        counts.get(OutcomeClass::Throttled) > 0,
+        "the storm throttled reads"
+    );
+    assert!(counts.get(OutcomeClass::Ok) > 0);
+    let json = std::fs::read_to_string(outcome.out_dir.join("summary.json")).expect("summary.json");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("summary.json parses");
+    assert_eq!(json["timeline"].as_array().map(Vec::len), Some(4));
+    let _ = std::fs::remove_dir_all(&dir);
+}
