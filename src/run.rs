@@ -18,7 +18,7 @@ use crate::observe::propagation::{
 };
 use crate::report::{
     self,
-    summary::{RunInfo, Summary},
+    summary::{RunInfo, Summary, TimelineChange},
 };
 use crate::scenario::{self, Measure, Scenario};
 use crate::setup;
@@ -152,6 +152,17 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         .await
         .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?;
     say(format!("double: {}", target.endpoint_url));
+    if target.double_admin().is_none()
+        && let Some(action) = chaos::double_only(&scenario.timeline).first()
+    {
+        return Err(RunError {
+            exit: Exit::BadInput,
+            message: format!(
+                "the [[timeline]] action at {:?} ({:?}) works only against the embedded double (target kind = \"sim\")",
+                action.at, action.kind
+            ),
+        });
+    }
     let operator = clients::operator_config(&target);
     let iam = clients::iam(&operator);
     setup::apply(scenario, &iam, &clients::s3(&operator))
@@ -211,13 +222,23 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             (a.clone(), probe)
         })
         .collect();
+    let chaos_clients = chaos::Clients {
+        iam: iam.clone(),
+        s3: clients::s3(&operator),
+        admin: target.double_admin().cloned(),
+        instances: fleet
+            .iter()
+            .map(|i| (i.group.clone(), i.instance_id.clone()))
+            .collect(),
+    };
     let chaos = tokio::spawn(chaos::run(
         timeline,
-        iam.clone(),
+        chaos_clients,
         t0,
         change_tx,
         stop_rx.clone(),
     ));
+    let mut shutdown = crate::cli::ShutdownSignal::install();
     say(format!(
         "load: {} entries for {:?}",
         entries.len(),
@@ -226,7 +247,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let load = load::run(entries.clone(), fleet.clone(), t0, seed, obs_tx, stop_rx);
     let interrupted = tokio::select! {
         _ = load => false,
-        _ = crate::cli::wait_for_shutdown_signal() => true,
+        _ = shutdown.recv() => true,
     };
     let _ = stop_tx.send(true);
     let changes = chaos.await.unwrap_or_default();
@@ -268,7 +289,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     } else {
         scenario.duration
     };
-    let summary = Summary::build(
+    let mut summary = Summary::build(
         RunInfo {
             run_id: id,
             seed,
@@ -278,6 +299,20 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         &metrics,
         &results,
     );
+    summary.timeline = changes
+        .iter()
+        .map(|c| TimelineChange {
+            action: c.action.clone(),
+            scheduled_s: c.scheduled.as_secs_f64(),
+            sent_s: c.sent.as_secs_f64(),
+            acked_s: c.acked.as_secs_f64(),
+            result: match &c.result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.clone(),
+            },
+            measured: c.measure.is_some() && c.result.is_ok(),
+        })
+        .collect();
     report::write_all(&out_dir, &summary, &metrics).map_err(|e| RunError {
         exit: Exit::BadInput,
         message: format!("cannot write results to {}: {e}", out_dir.display()),

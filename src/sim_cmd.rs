@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::wait_for_shutdown_signal;
+use crate::cli::ShutdownSignal;
 use crate::exit::Exit;
 use crate::fleet::{self, GroupSpec};
 use crate::scenario::{self, Scenario};
@@ -158,6 +158,9 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
         },
         None => Vec::new(),
     };
+    // Listen before announcing readiness, so a signal sent right after the
+    // exports are read is not lost.
+    let mut shutdown = ShutdownSignal::install();
     println!(
         "# iamstorm double on {} (seed {seed}); admin API {}",
         target.endpoint_url,
@@ -178,7 +181,7 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     println!("export AWS_REGION={}", target.region);
     // AWS CLI v1 and older boto3 read the region from this one.
     println!("export AWS_DEFAULT_REGION={}", target.region);
-    wait_for_shutdown_signal().await;
+    shutdown.recv().await;
     drop(target);
     eprintln!("iamstorm sim: stopped");
     Exit::Ok

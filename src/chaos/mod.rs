@@ -1,13 +1,20 @@
-//! The chaos timeline: IAM changes made mid-run through the real IAM API
-//! with the operator's credentials, each stamped with when it was sent and
-//! when IAM acknowledged it — the zero point of a propagation measurement.
+//! The chaos timeline: changes made mid-run, each stamped with when it was
+//! sent and when the target acknowledged it — the zero point of a
+//! propagation measurement. One file per action family: `iam` and `s3`
+//! go through the real SDK with the operator's credentials; `imds` and
+//! `faults` through the embedded double's admin API.
+
+mod faults;
+mod iam;
+mod imds;
+mod s3;
 
 use std::time::Duration;
 
-use aws_sdk_iam::error::ProvideErrorMetadata;
 use tokio::sync::{mpsc, watch};
 
 use crate::scenario::{Measure, TimelineAction, TimelineKind};
+use crate::target::AdminClient;
 
 /// One applied (or failed) timeline action.
 #[derive(Clone, Debug)]
@@ -15,7 +22,8 @@ pub struct ChangeRecord {
     pub index: usize,
     /// e.g. `put-role-policy app-role/s3-read`.
     pub action: String,
-    /// The label the double gives the IAM version this change created.
+    /// The label the double gives the IAM version this change created
+    /// (empty when the change makes no IAM version).
     pub truth_label: String,
     pub measure: Option<Measure>,
     /// The timeline entry's index in the load plan whose outcomes probe it.
@@ -27,11 +35,38 @@ pub struct ChangeRecord {
     pub result: Result<(), String>,
 }
 
+/// What the timeline talks to.
+#[derive(Clone)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    /// The double's admin API; `None` when the target is not the embedded
+    /// double (then double-only actions are refused before the run).
+    pub admin: Option<AdminClient>,
+    /// `(group, instance id)` of every launched instance.
+    pub instances: Vec<(String, String)>,
+}
+
+/// The outcome of one action, before it is stamped.
+pub struct Applied {
+    /// e.g. `attach-role-policy app-role+arn:…`.
+    pub label: String,
+    /// See [`ChangeRecord::truth_label`].
+    pub truth_label: String,
+    pub result: Result<(), String>,
+}
+
+/// The actions in `actions` only the embedded double can apply; the run
+/// refuses the scenario when there are some and no admin API.
+pub fn double_only(actions: &[TimelineAction]) -> Vec<&TimelineAction> {
+    actions.iter().filter(|a| a.kind.needs_double()).collect()
+}
+
 /// Runs the timeline; each record is also sent to the aggregator as soon
 /// as the change is acknowledged so it can start measuring.
 pub async fn run(
     actions: Vec<(TimelineAction, Option<usize>)>,
-    iam: aws_sdk_iam::Client,
+    clients: Clients,
     t0: tokio::time::Instant,
     tx: mpsc::Sender<ChangeRecord>,
     mut stop: watch::Receiver<bool>,
@@ -43,17 +78,17 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         let sent = t0.elapsed();
-        let (label, truth_label, result) = apply(&iam, &action.kind).await;
+        let applied = apply(&clients, &action.kind).await;
         let record = ChangeRecord {
             index,
-            action: label,
-            truth_label,
+            action: applied.label,
+            truth_label: applied.truth_label,
             measure: action.measure,
             probe_entry,
             scheduled: action.at,
             sent,
             acked: t0.elapsed(),
-            result,
+            result: applied.result,
         };
         let _ = tx.send(record.clone()).await;
         records.push(record);
@@ -61,55 +96,44 @@ pub async fn run(
     records
 }
 
-fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(
-    e: &aws_sdk_iam::error::SdkError<E>,
-) -> String {
+/// Applies one action now; its errors are data in [`Applied::result`].
+pub async fn apply(clients: &Clients, kind: &TimelineKind) -> Applied {
+    match kind {
+        TimelineKind::ImdsOutage { .. } | TimelineKind::ImdsThrottle { .. } => {
+            match &clients.admin {
+                Some(admin) => imds::apply(admin, &clients.instances, kind).await,
+                None => refused(kind),
+            }
+        }
+        TimelineKind::Fault { action, spec } => match &clients.admin {
+            Some(admin) => faults::apply(admin, *action, spec).await,
+            None => refused(kind),
+        },
+        TimelineKind::PutBucketPolicy { .. } | TimelineKind::DeleteBucketPolicy { .. } => {
+            s3::apply(&clients.s3, kind).await
+        }
+        _ => iam::apply(&clients.iam, kind).await,
+    }
+}
+
+fn refused(kind: &TimelineKind) -> Applied {
+    Applied {
+        label: format!("{kind:?}"),
+        truth_label: String::new(),
+        result: Err("this action cannot be applied through this client (double-only actions need the embedded double's admin API)".to_owned()),
+    }
+}
+
+/// An SDK error as `Code: message`.
+pub(crate) fn describe<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_iam::error::ProvideErrorMetadata;
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),
         _ => format!("{e:?}"),
-    }
-}
-
-async fn apply(
-    iam: &aws_sdk_iam::Client,
-    kind: &TimelineKind,
-) -> (String, String, Result<(), String>) {
-    match kind {
-        TimelineKind::PutRolePolicy {
-            role,
-            policy_name,
-            document,
-        } => {
-            let result = iam
-                .put_role_policy()
-                .role_name(role)
-                .policy_name(policy_name)
-                .policy_document(document)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| describe(&e));
-            (
-                format!("put-role-policy {role}/{policy_name}"),
-                format!("PutRolePolicy {role}/{policy_name}"),
-                result,
-            )
-        }
-        TimelineKind::DeleteRolePolicy { role, policy_name } => {
-            let result = iam
-                .delete_role_policy()
-                .role_name(role)
-                .policy_name(policy_name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| describe(&e));
-            (
-                format!("delete-role-policy {role}/{policy_name}"),
-                format!("DeleteRolePolicy {role}/{policy_name}"),
-                result,
-            )
-        }
     }
 }

@@ -31,6 +31,20 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
             writeln!(out, "  {}", propagation_line(p))?;
         }
     }
+    if !summary.timeline.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "timeline")?;
+        for c in &summary.timeline {
+            writeln!(
+                out,
+                "  {} at {} (acked after {}): {}",
+                c.action,
+                fmt_s(c.sent_s),
+                fmt_ms((c.acked_s - c.sent_s) * 1000.0),
+                c.result
+            )?;
+        }
+    }
     if !summary.verdict_lines.is_empty() {
         writeln!(out)?;
         writeln!(out, "verdict")?;

@@ -252,6 +252,21 @@ impl From<&PropagationResult> for PropagationSummary {
     }
 }
 
+/// One applied `[[timeline]]` action: when it was due, sent and
+/// acknowledged (s from the run's start), and how the target answered.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineChange {
+    /// e.g. `attach-role-policy app-role+arn:…`.
+    pub action: String,
+    pub scheduled_s: f64,
+    pub sent_s: f64,
+    pub acked_s: f64,
+    /// `"ok"`, or the error the target answered (`Code: message`).
+    pub result: String,
+    /// Whether its propagation was measured (see `propagation`).
+    pub measured: bool,
+}
+
 /// Everything a report says about a run. Serialized as `summary.json`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -285,6 +300,8 @@ pub struct Summary {
     pub ops: Vec<OpSummary>,
     /// Per measured IAM change, in timeline order.
     pub propagation: Vec<PropagationSummary>,
+    /// Every `[[timeline]]` action the run applied, in order (measured or not).
+    pub timeline: Vec<TimelineChange>,
     /// What it means, in plain words ([`verdict_lines`]).
     pub verdict_lines: Vec<String>,
 }
@@ -362,6 +379,7 @@ impl Summary {
             refused: metrics.refused(None),
             ops,
             propagation: propagation.iter().map(PropagationSummary::from).collect(),
+            timeline: Vec::new(),
             verdict_lines: Vec::new(),
         };
         summary.verdict_lines = verdict_lines(&summary);

@@ -22,6 +22,7 @@ mod diag;
 mod load_model;
 mod model;
 mod sdk;
+mod timeline;
 mod units;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use std::time::Duration;
 pub use diag::{Diagnostic, ScenarioError};
 pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, RoleTarget, Stage};
 pub use sdk::{DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS, RetryMode, SdkBehaviour};
+pub use timeline::{FaultAction, ImdsOutageMode};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
     check_rate_per_s, parse_byte_size, parse_duration,
@@ -264,6 +266,7 @@ macro_rules! delay_fields {
         }
     };
 }
+use delay_fields;
 
 /// Most samples in an empirical distribution.
 pub const MAX_SAMPLES: usize = 10_000;
@@ -461,7 +464,7 @@ impl Service {
 }
 
 /// A change made while the load runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimelineAction {
     /// From the start of the run; `at < duration`.
     pub at: Duration,
@@ -474,8 +477,9 @@ pub struct TimelineAction {
     pub probe_op: Op,
 }
 
-/// An IAM change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A change: IAM and S3 through the SDK, the rest through the double's
+/// admin API ([`TimelineKind::needs_double`]).
+#[derive(Debug, Clone, PartialEq)]
 pub enum TimelineKind {
     /// Create or replace an inline policy of `role`.
     PutRolePolicy {
@@ -494,6 +498,56 @@ pub enum TimelineKind {
         /// Valid IAM policy name.
         policy_name: String,
     },
+    /// Attach a managed policy to `role`.
+    AttachRolePolicy { role: String, policy_arn: String },
+    /// Detach a managed policy from `role`.
+    DetachRolePolicy { role: String, policy_arn: String },
+    /// A new version of a managed policy, made the default unless told not.
+    CreatePolicyVersion {
+        policy_arn: String,
+        document: String,
+        set_as_default: bool,
+    },
+    /// Replace `role`'s trust policy (break or fix trust).
+    UpdateAssumeRolePolicy { role: String, trust: Trust },
+    /// Set `role`'s permissions boundary to a managed policy.
+    PutRolePermissionsBoundary { role: String, policy_arn: String },
+    /// Remove `role`'s permissions boundary.
+    DeleteRolePermissionsBoundary { role: String },
+    /// Replace a scenario bucket's policy (JSON text read at load time).
+    PutBucketPolicy { bucket: String, document: String },
+    /// Remove a scenario bucket's policy.
+    DeleteBucketPolicy { bucket: String },
+    /// Every instance of `group` (all: `None`) loses its IMDS for `window`.
+    ImdsOutage {
+        group: Option<String>,
+        mode: ImdsOutageMode,
+        window: Duration,
+    },
+    /// Every instance of `group` (all: `None`) has its IMDS answer at most
+    /// `rate_per_s` requests per second for `window`.
+    ImdsThrottle {
+        group: Option<String>,
+        rate_per_s: u32,
+        window: Duration,
+    },
+    /// One fault rule, active from when it is posted for its `for_ms`.
+    Fault {
+        action: FaultAction,
+        spec: Box<FaultSpec>,
+    },
+}
+
+impl TimelineKind {
+    /// Whether only the embedded double can apply it (through its admin API).
+    pub fn needs_double(&self) -> bool {
+        matches!(
+            self,
+            TimelineKind::ImdsOutage { .. }
+                | TimelineKind::ImdsThrottle { .. }
+                | TimelineKind::Fault { .. }
+        )
+    }
 }
 
 /// Which way a measured change goes.
@@ -701,7 +755,15 @@ impl Validator<'_> {
             &group_names,
             &role_names,
         );
-        let timeline = self.timeline(raw, duration, &role_names);
+        let timeline = self.timeline(
+            raw,
+            duration,
+            &timeline::Refs {
+                roles: &role_names,
+                buckets: &bucket_names,
+                groups: &group_names,
+            },
+        );
 
         if !self.diagnostics.is_empty() {
             return Err(self.into_error());
@@ -1876,8 +1938,9 @@ impl Validator<'_> {
         &mut self,
         raw: &RawScenario,
         duration: Option<Duration>,
-        roles: &Names<'_>,
+        refs: &timeline::Refs<'_, '_>,
     ) -> Vec<TimelineAction> {
+        let roles = refs.roles;
         let default_probe = raw
             .load
             .items
@@ -1912,13 +1975,14 @@ impl Validator<'_> {
             let is_put = match action_name {
                 "put-role-policy" => Some(true),
                 "delete-role-policy" => Some(false),
+                other if timeline::ACTIONS.contains(&other) => None,
                 other => {
-                    let known = ["put-role-policy", "delete-role-policy"];
-                    let mut help = match closest(other, known) {
+                    let mut help = match closest(other, timeline::ACTIONS.iter().copied()) {
                         Some(close) => format!("did you mean \"{close}\"? "),
                         None => String::new(),
                     };
-                    help.push_str("supported actions: put-role-policy, delete-role-policy");
+                    help.push_str("supported actions: ");
+                    help.push_str(&timeline::ACTIONS.join(", "));
                     self.error(
                         entry.action.span(),
                         format!("unknown timeline action {other:?}"),
@@ -2026,6 +2090,9 @@ impl Validator<'_> {
                         role: role.get_ref().clone(),
                         policy_name: policy_name.get_ref().clone(),
                     })
+                }
+                (None, ..) if timeline::ACTIONS.contains(&action_name) => {
+                    self.timeline_action(entry, role, refs)
                 }
                 _ => None,
             };

@@ -608,6 +608,45 @@ pub(crate) struct RawTimelineEntry {
     /// The op whose outcomes measure it; defaults to the first `[[load]]`
     /// entry's op. Only with `measure`.
     pub probe_op: Option<Text>,
+    /// A managed policy's ARN: attach/detach-role-policy,
+    /// create-policy-version, put-role-permissions-boundary.
+    pub policy_arn: Option<Text>,
+    /// create-policy-version: make the new version the default (default true).
+    pub set_as_default: Option<Spanned<bool>>,
+    /// update-assume-role-policy: `"ec2"`, `"none"` or a trust policy file.
+    pub trust: Option<Text>,
+    /// put/delete-bucket-policy: names an `[[s3.buckets]]` entry.
+    pub bucket: Option<Text>,
+    /// imds-outage/imds-throttle: a `[[fleet]]` group (default: every instance).
+    pub group: Option<Text>,
+    /// imds-outage: `"refuse"` (port closed) or `"503"`.
+    pub mode: Option<Text>,
+    /// Double-only actions: how long the effect lasts, e.g. `"10s"`. Required.
+    #[serde(rename = "for")]
+    pub window: Option<Text>,
+    /// imds-throttle: requests per second each instance's IMDS answers.
+    pub rate_per_s: Option<Int>,
+    /// Fault actions: `"s3"`, `"sts"`, `"iam"` (default: every service;
+    /// throttle-storm requires one).
+    pub service: Option<Text>,
+    /// Fault actions: API name such as `"GetObject"` (default: every API).
+    pub api: Option<Text>,
+    /// Fault actions: chance a matching request is hit, 0.0..=1.0 (default 1.0).
+    pub probability: Option<Spanned<f64>>,
+    /// error-inject: HTTP status (400..=599), AWS error code, message.
+    pub status: Option<Int>,
+    pub code: Option<Text>,
+    pub message: Option<Text>,
+    /// latency: the delay distribution, as in `[[sim.faults]]`.
+    pub model: Option<Text>,
+    pub delay: Option<Text>,
+    pub min: Option<Text>,
+    pub max: Option<Text>,
+    pub median: Option<Text>,
+    pub p99: Option<Text>,
+    pub samples: Option<Vec<Text>>,
+    /// clock-skew: how far the double's clock is off, e.g. `"-20m"`.
+    pub offset: Option<Text>,
 }
 
 #[cfg(test)]

@@ -159,6 +159,36 @@ impl AdminClient {
         Ok(added.ids)
     }
 
+    /// `PUT /_iamstorm/instances/{id}/imds`: replace the instance's IMDS
+    /// knobs (`sim::imds::controls::ControlsSpec` as JSON); answers once
+    /// the listener obeys them.
+    pub async fn set_imds(
+        &self,
+        instance_id: &str,
+        knobs: &serde_json::Value,
+    ) -> Result<serde_json::Value, AdminError> {
+        let path = format!("instances/{instance_id}/imds");
+        self.call(http::Method::PUT, &path, Some(knobs.to_string()))
+            .await
+    }
+
+    /// `DELETE /_iamstorm/instances/{id}/imds`: clear the instance's knobs.
+    pub async fn clear_imds(&self, instance_id: &str) -> Result<serde_json::Value, AdminError> {
+        let path = format!("instances/{instance_id}/imds");
+        self.call(http::Method::DELETE, &path, None).await
+    }
+
+    /// `GET /_iamstorm/instances/{id}/imds`: knobs, options and counters.
+    pub async fn imds(&self, instance_id: &str) -> Result<serde_json::Value, AdminError> {
+        let path = format!("instances/{instance_id}/imds");
+        self.call(http::Method::GET, &path, None).await
+    }
+
+    /// `GET /_iamstorm/faults`: the active rules and the clock skew now.
+    pub async fn faults(&self) -> Result<serde_json::Value, AdminError> {
+        self.call(http::Method::GET, "faults", None).await
+    }
+
     pub async fn propagation(&self) -> Result<PropagationTruth, AdminError> {
         self.call(http::Method::GET, "propagation", None).await
     }

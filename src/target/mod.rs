@@ -23,6 +23,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// The double's admin API when the target is the embedded double;
+    /// `None` for a real endpoint (double-only timeline actions refuse then).
+    pub fn double_admin(&self) -> Option<&AdminClient> {
+        self._sim.as_ref().map(|_| &self.admin)
+    }
+
     /// Starts the embedded double and points at it.
     pub async fn embedded(config: SimConfig) -> std::io::Result<Self> {
         let handle = sim::start(config).await?;
