@@ -70,6 +70,15 @@ pub enum Command {
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
+    /// Fit a model file for the double ([sim] model = "...") to a run's
+    /// measured propagation delays and throttling onsets.
+    Calibrate {
+        /// A run's output directory (holds summary.json and timeseries.csv).
+        results: PathBuf,
+        /// Where to write the model (default: RESULTS/model.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Runs an async command on a fresh multi-threaded runtime.
@@ -91,6 +100,9 @@ pub fn main(cli: Cli) -> ExitCode {
     init_tracing();
     let exit = match cli.command {
         Command::Validate { scenario } => validate(&scenario),
+        Command::Calibrate { results, out } => {
+            crate::calibrate::run(&crate::calibrate::CalibrateOptions { results, out })
+        }
         Command::Run {
             scenario,
             out,

@@ -5,6 +5,7 @@
 //!
 //! See ARCHITECTURE.md for the map.
 
+pub mod calibrate;
 pub mod chaos;
 pub mod cli;
 pub mod exit;

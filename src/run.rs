@@ -295,6 +295,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             seed,
             scenario: scenario.name.clone(),
             duration: ran_for,
+            op_apis: entries.iter().map(|e| e.op.as_str().to_owned()).collect(),
         },
         &metrics,
         &results,
@@ -432,6 +433,12 @@ async fn aggregate(
                         if let (Some(measure), Ok(())) = (record.measure, &record.result) {
                             let kind = match measure { Measure::Grant => ChangeKind::Grant, Measure::Revoke => ChangeKind::Revoke };
                             let change = Change { kind, action: record.action.clone(), at: record.sent, acked: record.acked };
+                            // The probe now measures this change: earlier ones on it end here.
+                            for (earlier, tracker) in &mut trackers {
+                                if earlier.probe_entry == record.probe_entry {
+                                    tracker.end_at(record.sent);
+                                }
+                            }
                             trackers.push((record, PropagationTracker::new(change, instances)));
                         }
                     }

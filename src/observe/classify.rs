@@ -119,6 +119,11 @@ pub fn classify_response(
         Some(429) => Outcome::new(OutcomeClass::Throttled, detail),
         // A HEAD has no body: a bare 403 is the only sign of a denial.
         Some(403) => Outcome::new(OutcomeClass::AccessDenied, Some("no_body".into())),
+        // Likewise a bare 503 is S3's `SlowDown` to a HEAD (S3 answers
+        // throttling with 503; every service with a body names its code).
+        Some(503) if code.is_none() => {
+            Outcome::new(OutcomeClass::Throttled, Some("no_body".into()))
+        }
         Some(s) if s >= 500 => Outcome::new(OutcomeClass::ServerError, detail),
         _ => Outcome::new(OutcomeClass::ClientError, detail),
     }
@@ -183,6 +188,14 @@ mod tests {
         assert_eq!(
             classify_response(Some(503), Some("SlowDown"), None).class,
             OutcomeClass::Throttled
+        );
+        assert_eq!(
+            classify_response(Some(503), None, None),
+            Outcome::new(OutcomeClass::Throttled, Some("no_body".into()))
+        );
+        assert_eq!(
+            classify_response(Some(503), Some("ServiceUnavailable"), None).class,
+            OutcomeClass::ServerError
         );
         assert_eq!(
             classify_response(Some(400), Some("Throttling"), Some("Rate exceeded")).class,

@@ -20,6 +20,17 @@
 //! - *exposure* (revokes): requests that still succeeded at or after
 //!   `acked`, and how long after `acked` the last one was.
 //!
+//! - *enforcement curve*: probe outcomes binned by time after `acked`
+//!   ([`ENFORCEMENT_BIN_MS`] bins, expected vs contrary). With requests
+//!   spread over replicas, the expected share of a bin estimates the
+//!   fraction of the target enforcing the change at that time — the delay
+//!   distribution `iamstorm calibrate` fits. Observations before `acked`
+//!   land in the first bin; after [`ENFORCEMENT_BINS_MAX`] bins the curve
+//!   stops (the change is long settled by then).
+//! - a tracker *ends* when a later measured change on the same probe is
+//!   sent ([`PropagationTracker::end_at`]): after that, the probe's outcomes
+//!   describe the new change, not this one.
+//!
 //! Delays are signed milliseconds: enforcement can beat the API's answer
 //! back to the harness, and hiding that would bias the error versus truth.
 //! Observations earlier than the change was sent are ignored.
@@ -186,6 +197,24 @@ pub struct PropagationResult {
     pub exposure_ms: Option<f64>,
     /// Comparison with the double's ground truth, when given.
     pub truth: Option<TruthResult>,
+    /// Probe outcomes by time after the ack, bins with any, in time order.
+    pub enforcement: Vec<EnforcementBin>,
+}
+
+/// Width of one enforcement-curve bin, ms.
+pub const ENFORCEMENT_BIN_MS: u64 = 100;
+/// Bins kept per change: 5 minutes after the ack.
+pub const ENFORCEMENT_BINS_MAX: usize = 3000;
+
+/// One enforcement-curve bin: probe outcomes in
+/// `[start_ms, start_ms + ENFORCEMENT_BIN_MS)` after the ack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnforcementBin {
+    pub start_ms: u64,
+    /// Outcomes showing the change (ok after a grant, denied after a revoke).
+    pub expected: u64,
+    /// Outcomes showing the old state.
+    pub contrary: u64,
 }
 
 /// Per-instance running state: a handful of numbers, whatever the run length.
@@ -208,6 +237,11 @@ struct InstanceState {
 pub struct PropagationTracker {
     change: Change,
     instances: Vec<InstanceState>,
+    /// `[expected, contrary]` per bin after the ack; grows up to
+    /// [`ENFORCEMENT_BINS_MAX`].
+    curve: Vec<[u64; 2]>,
+    /// Observations from here on belong to a later change.
+    until: Option<Duration>,
 }
 
 /// Upper bound on instance indexes, so a corrupt index cannot make the
@@ -226,7 +260,15 @@ impl PropagationTracker {
         PropagationTracker {
             change,
             instances: vec![InstanceState::default(); instances],
+            curve: Vec::new(),
+            until: None,
         }
+    }
+
+    /// Stops tracking at `t` (since run start): a later measured change on
+    /// the same probe was sent then. Only the earliest end counts.
+    pub fn end_at(&mut self, t: Duration) {
+        self.until = Some(self.until.map_or(t, |u| u.min(t)));
     }
 
     /// The change being tracked.
@@ -238,7 +280,7 @@ impl PropagationTracker {
     /// are expected roughly in time order per instance; one arriving late is
     /// treated as the latest.
     pub fn observe(&mut self, instance: usize, t: Duration, class: OutcomeClass) {
-        if t < self.change.at {
+        if t < self.change.at || self.until.is_some_and(|u| t >= u) {
             return;
         }
         assert!(
@@ -261,6 +303,13 @@ impl PropagationTracker {
             return;
         };
         state.observations += 1;
+        let bin = (t.saturating_sub(acked).as_millis() / u128::from(ENFORCEMENT_BIN_MS)) as usize;
+        if bin < ENFORCEMENT_BINS_MAX {
+            if bin >= self.curve.len() {
+                self.curve.resize(bin + 1, [0, 0]);
+            }
+            self.curve[bin][usize::from(!expected)] += 1;
+        }
         if kind == ChangeKind::Revoke && class == OutcomeClass::Ok && t >= acked {
             state.exposure_requests += 1;
             state.last_exposure = state.last_exposure.max(Some(t));
@@ -326,6 +375,17 @@ impl PropagationTracker {
                 .filter_map(|i| i.exposure_ms)
                 .reduce(f64::max),
             truth: truth.and_then(|t| truth_result(t, acked, measured_max_ms)),
+            enforcement: self
+                .curve
+                .iter()
+                .enumerate()
+                .filter(|(_, [e, c])| e + c > 0)
+                .map(|(i, &[expected, contrary])| EnforcementBin {
+                    start_ms: i as u64 * ENFORCEMENT_BIN_MS,
+                    expected,
+                    contrary,
+                })
+                .collect(),
             instances,
         }
     }
@@ -384,6 +444,53 @@ mod tests {
         for &(t, class) in seq {
             tracker.observe(instance, ms(t), class);
         }
+    }
+
+    #[test]
+    fn enforcement_curve_bins_outcomes_after_the_ack() {
+        let mut tr = PropagationTracker::new(change(ChangeKind::Grant), 2);
+        // Ack at 10.2 s: 10.1 s (before the ack) lands in bin 0 with 10.25 s;
+        // 10.45 s in bin 2; throttling is not policy and is left out.
+        feed(&mut tr, 0, &[(10_100, D), (10_250, D), (10_450, O)]);
+        feed(&mut tr, 1, &[(10_260, O), (10_470, O), (10_480, T)]);
+        let r = tr.result(None);
+        assert_eq!(
+            r.enforcement,
+            vec![
+                EnforcementBin {
+                    start_ms: 0,
+                    expected: 1,
+                    contrary: 2
+                },
+                EnforcementBin {
+                    start_ms: 200,
+                    expected: 2,
+                    contrary: 0
+                },
+            ]
+        );
+        // Far beyond the kept window: counted per instance, not binned.
+        let late = 10_200 + ENFORCEMENT_BIN_MS * ENFORCEMENT_BINS_MAX as u64;
+        tr.observe(0, ms(late), O);
+        let r = tr.result(None);
+        assert_eq!(r.enforcement.len(), 2);
+        assert_eq!(r.instances[0].observations, 4);
+    }
+
+    #[test]
+    fn a_tracker_ignores_what_follows_its_end() {
+        // A revoke at 15 s on the same probe ends the grant's tracking: the
+        // denials that follow it are the revoke's, not grant flaps.
+        let mut tr = PropagationTracker::new(change(ChangeKind::Grant), 1);
+        feed(&mut tr, 0, &[(10_300, D), (11_000, O), (14_000, O)]);
+        tr.end_at(ms(15_000));
+        tr.end_at(ms(16_000)); // a later end does not reopen anything
+        feed(&mut tr, 0, &[(15_000, D), (15_500, D)]);
+        let r = tr.result(None);
+        assert_eq!(r.flaps, 0);
+        assert_eq!(r.instances_stable, 1);
+        assert_eq!(r.instances[0].stable_ms, Some(800.0));
+        assert_eq!(r.enforcement.iter().map(|b| b.contrary).sum::<u64>(), 1);
     }
 
     #[test]

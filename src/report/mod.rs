@@ -97,6 +97,7 @@ mod tests {
             seed: 7,
             scenario: "s".into(),
             duration: Duration::from_secs(2),
+            op_apis: Vec::new(),
         };
         let summary = Summary::build(run, &metrics, &[]);
         let dir = scratch_dir("write-all");

@@ -16,7 +16,7 @@ use serde::{Serialize, Serializer};
 
 use crate::observe::metrics::{Latency, Metrics, Select};
 use crate::observe::outcome::OutcomeClass;
-use crate::observe::propagation::{DelayMs, PropagationResult};
+use crate::observe::propagation::{DelayMs, ENFORCEMENT_BIN_MS, PropagationResult};
 
 /// Version of the `summary.json` layout; bumped on any incompatible change
 /// so `compare` and `merge` can refuse what they do not understand.
@@ -35,6 +35,9 @@ pub struct RunInfo {
     pub scenario: String,
     /// How long the load ran; rates are counts divided by this.
     pub duration: Duration,
+    /// The API each metrics op calls (`s3:GetObject`), by op index; empty
+    /// when unknown.
+    pub op_apis: Vec<String>,
 }
 
 /// Count per outcome class. Serialized as a map with every class present,
@@ -151,8 +154,10 @@ pub struct ClassSpan {
 /// One op's share of the run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpSummary {
-    /// The op's name, e.g. `s3:GetObject`.
+    /// The op's name: the load entry's `name`, else its API.
     pub op: String,
+    /// The API it calls, e.g. `s3:GetObject`; `null` when unknown.
+    pub api: Option<String>,
     /// Requests of this op.
     pub requests: u64,
     /// Those requests by class, every class present.
@@ -223,6 +228,23 @@ pub struct PropagationSummary {
     /// Measured stable max − truth max, ms; `null` without truth or when
     /// some instance never became stable.
     pub error_ms_max: Option<f64>,
+    /// Width of the `enforcement` bins, ms.
+    pub enforcement_bin_ms: u64,
+    /// Probe outcomes by time after the ack (bins with any): the share of
+    /// `expected` estimates how much of the target enforced the change
+    /// then. `iamstorm calibrate` fits its delay model to this.
+    pub enforcement: Vec<EnforcementBinSummary>,
+}
+
+/// One bin of [`PropagationSummary::enforcement`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct EnforcementBinSummary {
+    /// Bin start, ms after the ack.
+    pub t_ms: u64,
+    /// Outcomes showing the change.
+    pub expected: u64,
+    /// Outcomes showing the old state.
+    pub contrary: u64,
 }
 
 impl From<&PropagationResult> for PropagationSummary {
@@ -248,6 +270,16 @@ impl From<&PropagationResult> for PropagationSummary {
                 max: t.delay_ms_max,
             }),
             error_ms_max: r.truth.and_then(|t| t.error_ms_max),
+            enforcement_bin_ms: ENFORCEMENT_BIN_MS,
+            enforcement: r
+                .enforcement
+                .iter()
+                .map(|b| EnforcementBinSummary {
+                    t_ms: b.start_ms,
+                    expected: b.expected,
+                    contrary: b.contrary,
+                })
+                .collect(),
         }
     }
 }
@@ -328,6 +360,7 @@ impl Summary {
                     .collect();
                 OpSummary {
                     op: name.clone(),
+                    api: run.op_apis.get(op).cloned(),
                     requests,
                     counts_by_class: ClassCounts::from_metrics(metrics, Some(op)),
                     latency_ms: PercentilesMs::from_histogram_us(
@@ -884,6 +917,7 @@ pub(crate) mod fixtures {
             seed: 42,
             scenario: "propagation-race".into(),
             duration: Duration::from_secs(seconds),
+            op_apis: Vec::new(),
         };
         Summary::build(run, metrics, propagation)
     }

@@ -22,6 +22,7 @@ mod diag;
 mod load_model;
 mod model;
 mod sdk;
+mod sim_model;
 mod timeline;
 mod units;
 
@@ -927,43 +928,36 @@ impl Validator<'_> {
                 None
             }
         };
-        let default = RawPropagation::default();
-        let propagation_raw = raw.propagation.as_ref().unwrap_or(&default);
-        let propagation = self
-            .delay(delay_fields!(propagation_raw), "[sim.propagation]")
-            .map(|p| p.unwrap_or_default());
-        let grant = self.own_delay(propagation_raw.grant.as_ref(), "[sim.propagation.grant]");
-        let revoke = self.own_delay(propagation_raw.revoke.as_ref(), "[sim.propagation.revoke]");
-        let replicas = match &propagation_raw.replicas {
-            None => Some(DEFAULT_REPLICAS),
-            Some(replicas) => self.int(
-                replicas,
-                "replicas",
-                1..=i64::from(MAX_REPLICAS),
-                "replicas is the number of IAM authorizer replicas a change propagates to; the default is 8",
-            ),
+        let base = match &raw.model {
+            None => Some(sim_model::ModelBase::default()),
+            Some(reference) => self.model_file(reference),
         };
-        let routing = match propagation_raw.routing.as_ref() {
-            None => Some(Routing::Random),
-            Some(r) => match r.get_ref().as_str() {
-                "random" => Some(Routing::Random),
-                "sticky-connection" => Some(Routing::StickyConnection),
-                "sticky-instance" => Some(Routing::StickyInstance),
-                other => {
-                    self.error(
-                        r.span(),
-                        format!("unknown routing {other:?}"),
-                        "use \"random\" (per request), \"sticky-connection\" or \"sticky-instance\"",
-                    );
-                    None
-                }
-            },
+        let default = RawPropagation::default();
+        let own = self.propagation_part(
+            raw.propagation.as_ref().unwrap_or(&default),
+            "[sim.propagation]",
+        );
+        // The scenario's own fields win over the model file's, which win
+        // over the defaults.
+        let (propagation, grant, revoke, replicas, routing) = match (&base, own) {
+            (Some(base), Some(own)) => {
+                let base = &base.propagation;
+                (
+                    Some(own.delay.or(base.delay.clone()).unwrap_or_default()),
+                    Some(own.grant.or(base.grant.clone())),
+                    Some(own.revoke.or(base.revoke.clone())),
+                    Some(own.replicas.or(base.replicas).unwrap_or(DEFAULT_REPLICAS)),
+                    Some(own.routing.or(base.routing).unwrap_or(Routing::Random)),
+                )
+            }
+            _ => (None, None, None, None, None),
         };
         let new_credential_lag = match &raw.new_credential_lag {
             None => Some(Duration::ZERO),
             Some(v) => self.duration(v, "new_credential_lag"),
         };
-        let quotas = self.quotas(raw.quotas.as_ref());
+        let base_quotas = base.as_ref().map(|b| b.quotas.clone()).unwrap_or_default();
+        let quotas = self.quotas(raw.quotas.as_ref(), &base_quotas);
         let faults: Vec<Option<FaultSpec>> = raw.faults.iter().map(|f| self.fault(f)).collect();
         Some(SimSettings {
             account_id: account_id?,
@@ -998,7 +992,8 @@ impl Validator<'_> {
 
     /// A delay distribution; `Some(None)` when no field is set.
     fn delay(&mut self, raw: DelayFields<'_>, section: &str) -> Option<Option<Propagation>> {
-        let what = if section.starts_with("[sim.propagation") {
+        let what = if section.starts_with("[sim.propagation") || section.starts_with("[propagation")
+        {
             "propagation"
         } else {
             "delay"
@@ -1252,11 +1247,13 @@ impl Validator<'_> {
         }
     }
 
-    fn quotas(&mut self, raw: Option<&RawQuotas>) -> Option<Quotas> {
+    /// `[sim.quotas]` over `base` (the defaults, or a model file's quotas):
+    /// each field set here replaces base's.
+    fn quotas(&mut self, raw: Option<&RawQuotas>, base: &Quotas) -> Option<Quotas> {
         let Some(raw) = raw else {
-            return Some(Quotas::default());
+            return Some(base.clone());
         };
-        let default = Quotas::default();
+        let default = base;
         let help =
             "quotas are requests per second per bucket; leave a quota out to keep AWS's default";
         let range = 1..=i64::from(MAX_QUOTA_PER_S);
@@ -1282,7 +1279,11 @@ impl Validator<'_> {
             sts_per_s: quotas.2?,
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
-            api_per_s: self.api_quotas(raw.api.as_ref())?,
+            api_per_s: {
+                let mut api = default.api_per_s.clone();
+                api.extend(self.api_quotas(raw.api.as_ref())?);
+                api
+            },
             ec2_per_s: quotas.5?,
         })
     }

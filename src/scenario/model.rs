@@ -277,6 +277,10 @@ pub(crate) struct RawSim {
     /// AssumeRole) requests signed with them still fail as an unknown key
     /// (`InvalidClientTokenId` / `InvalidAccessKeyId`). Default `"0s"`.
     pub new_credential_lag: Option<Text>,
+    /// A model file (`iamstorm calibrate` writes them), relative to the
+    /// scenario file: the base that `[sim.propagation]`/`[sim.quotas]`
+    /// override field by field. Optional.
+    pub model: Option<Text>,
     /// `[sim.propagation]`: how IAM changes reach the authorizer replicas.
     pub propagation: Option<RawPropagation>,
     /// `[sim.quotas]`: request quotas, per second per bucket.
