@@ -37,6 +37,10 @@ pub enum Command {
         /// No progress lines; the summary table is still printed.
         #[arg(long)]
         quiet: bool,
+        /// A CI gate, e.g. 'latency.p99{op=s3:GetObject} < 50ms' (repeatable;
+        /// judged with the scenario's `thresholds`; any failure exits 1).
+        #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold_arg)]
+        thresholds: Vec<crate::thresholds::Threshold>,
     },
     /// Serve the AWS double standalone (S3, STS, IAM, EC2, IMDS, admin API) until Ctrl-C.
     Sim {
@@ -108,11 +112,13 @@ pub fn main(cli: Cli) -> ExitCode {
             out,
             seed,
             quiet,
+            thresholds,
         } => block_on(run_scenario(RunOptions {
             scenario,
             out,
             seed,
             quiet,
+            thresholds,
         })),
         Command::Sim {
             listen,
@@ -135,6 +141,18 @@ pub fn main(cli: Cli) -> ExitCode {
         })),
     };
     exit.into()
+}
+
+fn parse_threshold_arg(text: &str) -> Result<crate::thresholds::Threshold, String> {
+    crate::thresholds::parse(text).map_err(|e| {
+        format!(
+            "{} at column {}\n  {text}\n  {}^\n  help: {}",
+            e.message,
+            e.at + 1,
+            " ".repeat(e.at),
+            e.help
+        )
+    })
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 pub enum Exit {
     /// The run finished (or the command succeeded).
     Ok,
-    /// Reserved: the run finished but a threshold failed.
+    /// The run finished but a threshold failed.
     ThresholdsFailed,
     /// The input was wrong: scenario, flags, policy files.
     BadInput,

@@ -19,3 +19,4 @@ pub mod setup;
 pub mod sim;
 pub mod sim_cmd;
 pub mod target;
+pub mod thresholds;

@@ -32,12 +32,14 @@ use crate::target::clients::{self, SdkSettings};
 const INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the `run` command was asked to do.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub scenario: PathBuf,
     pub out: Option<PathBuf>,
     pub seed: Option<u64>,
     pub quiet: bool,
+    /// `--threshold` gates, judged with the scenario's own.
+    pub thresholds: Vec<crate::thresholds::Threshold>,
 }
 
 /// Where a finished run's files are and what it measured.
@@ -61,9 +63,16 @@ pub async fn run_scenario(opts: RunOptions) -> Exit {
             let mut stdout = std::io::stdout();
             let _ = report::console::render(&done.summary, &mut stdout);
             println!("results: {}", done.out_dir.display());
+            let failed = done.summary.thresholds.iter().filter(|t| !t.passed).count();
             if done.interrupted {
                 eprintln!("interrupted: the results above cover what ran before the signal");
                 Exit::Interrupted
+            } else if failed > 0 {
+                eprintln!(
+                    "{failed} of {} thresholds failed (exit 1)",
+                    done.summary.thresholds.len()
+                );
+                Exit::ThresholdsFailed
             } else {
                 Exit::Ok
             }
@@ -314,6 +323,19 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             measured: c.measure.is_some() && c.result.is_ok(),
         })
         .collect();
+    let gates: Vec<_> = scenario
+        .thresholds
+        .iter()
+        .chain(&opts.thresholds)
+        .cloned()
+        .collect();
+    if !gates.is_empty() {
+        let judged = serde_json::to_value(&summary).map_err(|e| RunError {
+            exit: Exit::Internal,
+            message: format!("cannot serialize the summary: {e}"),
+        })?;
+        summary.thresholds = crate::thresholds::evaluate_all(&gates, &judged);
+    }
     report::write_all(&out_dir, &summary, &metrics).map_err(|e| RunError {
         exit: Exit::BadInput,
         message: format!("cannot write results to {}: {e}", out_dir.display()),

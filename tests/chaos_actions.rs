@@ -561,6 +561,7 @@ for = "500ms"
         out: Some(dir.join("out")),
         seed: None,
         quiet: true,
+        ..Default::default()
     };
     let outcome = iamstorm::run::execute(&parsed, &opts)
         .await

@@ -78,6 +78,7 @@ async fn a_poisson_ramp_is_followed_and_closed_workers_loop() {
         out: Some(dir.clone()),
         seed: None,
         quiet: true,
+        ..Default::default()
     };
     let outcome = execute(&scenario, &opts)
         .await
@@ -168,6 +169,7 @@ async fn requests_over_the_in_flight_cap_are_refused_and_counted() {
         out: Some(dir.clone()),
         seed: None,
         quiet: true,
+        ..Default::default()
     };
     let s = execute(&scenario, &opts)
         .await
@@ -244,6 +246,7 @@ async fn zipf_keys_hit_the_hot_set_and_deletes_go_through_the_sdk() {
         out: Some(dir.join("out")),
         seed: None,
         quiet: true,
+        ..Default::default()
     };
     let s = execute(&scenario, &opts)
         .await
@@ -333,6 +336,7 @@ async fn assume_role_chains_from_the_instance_role_and_get_role_is_authorized() 
         out: Some(dir.join("out")),
         seed: None,
         quiet: true,
+        ..Default::default()
     };
     let s = execute(&scenario, &opts)
         .await
@@ -412,6 +416,7 @@ async fn ok_and_throttled(name: &str, text: &str) -> (u64, u64) {
         out: Some(dir.clone()),
         seed: None,
         quiet: true,
+        ..Default::default()
     };
     let s = execute(&scenario, &opts)
         .await

@@ -52,6 +52,14 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
             writeln!(out, "  - {line}")?;
         }
     }
+    if !summary.thresholds.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "thresholds")?;
+        for t in &summary.thresholds {
+            let mark = if t.passed { "pass" } else { "FAIL" };
+            writeln!(out, "  {mark}  {}  ({})", t.threshold, t.reason)?;
+        }
+    }
     Ok(())
 }
 

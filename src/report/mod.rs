@@ -10,6 +10,7 @@
 pub mod console;
 pub mod csv;
 pub mod json;
+pub mod junit;
 pub mod summary;
 
 use std::fs::{self, File};
@@ -26,8 +27,10 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const TIMESERIES_CSV: &str = "timeseries.csv";
 /// The console rendering, kept with the results.
 pub const SUMMARY_TXT: &str = "summary.txt";
+/// One JUnit test case per threshold.
+pub const JUNIT_XML: &str = "junit.xml";
 
-/// Writes `summary.json`, `timeseries.csv` and `summary.txt` into `dir`
+/// Writes `summary.json`, `timeseries.csv`, `summary.txt` and `junit.xml` into `dir`
 /// (created if missing), each atomically.
 pub fn write_all(dir: &Path, summary: &Summary, metrics: &Metrics) -> io::Result<()> {
     fs::create_dir_all(dir)?;
@@ -36,6 +39,7 @@ pub fn write_all(dir: &Path, summary: &Summary, metrics: &Metrics) -> io::Result
         csv::write_timeseries(metrics, w)
     })?;
     write_atomic(&dir.join(SUMMARY_TXT), |w| console::render(summary, w))?;
+    write_atomic(&dir.join(JUNIT_XML), |w| junit::write(summary, w))?;
     Ok(())
 }
 
@@ -80,7 +84,7 @@ mod tests {
     }
 
     #[test]
-    fn write_all_leaves_three_complete_files_and_no_tmp() {
+    fn write_all_leaves_four_complete_files_and_no_tmp() {
         let mut metrics = Metrics::new(vec!["s3:GetObject".into()], Duration::from_secs(1));
         for i in 0..10u64 {
             metrics.record(&Sample {
@@ -107,7 +111,10 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, vec![SUMMARY_JSON, SUMMARY_TXT, TIMESERIES_CSV]);
+        assert_eq!(
+            names,
+            vec![JUNIT_XML, SUMMARY_JSON, SUMMARY_TXT, TIMESERIES_CSV]
+        );
         let json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(dir.join(SUMMARY_JSON)).expect("read"))
                 .expect("valid json");

@@ -336,6 +336,8 @@ pub struct Summary {
     pub timeline: Vec<TimelineChange>,
     /// What it means, in plain words ([`verdict_lines`]).
     pub verdict_lines: Vec<String>,
+    /// Every threshold judged (scenario's, then `--threshold`'s), in order.
+    pub thresholds: Vec<crate::thresholds::ThresholdResult>,
 }
 
 impl Summary {
@@ -414,6 +416,7 @@ impl Summary {
             propagation: propagation.iter().map(PropagationSummary::from).collect(),
             timeline: Vec::new(),
             verdict_lines: Vec::new(),
+            thresholds: Vec::new(),
         };
         summary.verdict_lines = verdict_lines(&summary);
         summary

@@ -98,6 +98,8 @@ pub struct Scenario {
     pub load: Vec<LoadEntry>,
     /// Ordered by `at` (entries with equal `at` keep their file order).
     pub timeline: Vec<TimelineAction>,
+    /// CI gates judged against the summary (`thresholds = [...]`).
+    pub thresholds: Vec<crate::thresholds::Threshold>,
 }
 
 /// Where requests go.
@@ -765,6 +767,7 @@ impl Validator<'_> {
                 groups: &group_names,
             },
         );
+        let thresholds = self.thresholds(raw.thresholds.as_deref().unwrap_or_default());
 
         if !self.diagnostics.is_empty() {
             return Err(self.into_error());
@@ -783,9 +786,31 @@ impl Validator<'_> {
                 fleet,
                 load,
                 timeline,
+                thresholds,
             }),
             _ => unreachable!("a required value is missing but no diagnostic says why"),
         }
+    }
+
+    /// `thresholds = [...]`: each parsed, errors pointing into the string.
+    fn thresholds(&mut self, raw: &[Text]) -> Vec<crate::thresholds::Threshold> {
+        let mut out = Vec::new();
+        for text in raw {
+            match crate::thresholds::parse(text.get_ref()) {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    let at = e.at.min(text.get_ref().len());
+                    let end = (at + 1).min(text.get_ref().len());
+                    self.error_in(
+                        text,
+                        Some(at..end.max(at)),
+                        format!("threshold: {}", e.message),
+                        &e.help,
+                    );
+                }
+            }
+        }
+        out
     }
 
     fn scenario_name(&mut self, name: &Text) -> Option<String> {

@@ -97,10 +97,23 @@ pub(crate) struct RawScenario {
     pub load: Section<RawLoad>,
     /// `[[timeline]]`: changes made while the load runs.
     pub timeline: Section<RawTimelineEntry>,
+    /// `thresholds = ["latency.p99 < 50ms", ...]`: CI gates. Optional.
+    pub thresholds: Option<Vec<Text>>,
 }
 
 const TOP_LEVEL_FIELDS: &[&str] = &[
-    "name", "seed", "duration", "target", "sim", "sdk", "iam", "s3", "fleet", "load", "timeline",
+    "name",
+    "seed",
+    "duration",
+    "target",
+    "sim",
+    "sdk",
+    "iam",
+    "s3",
+    "fleet",
+    "load",
+    "timeline",
+    "thresholds",
 ];
 const IAM_FIELDS: &[&str] = &["roles", "instance_profiles"];
 const S3_FIELDS: &[&str] = &["buckets"];
@@ -145,6 +158,7 @@ impl RawScenario {
                 "fleet" => raw.fleet = each(key_span, value, &mut errors),
                 "load" => raw.load = each(key_span, value, &mut errors),
                 "timeline" => raw.timeline = each(key_span, value, &mut errors),
+                "thresholds" => raw.thresholds = one(value, &mut errors),
                 other => errors.push(unknown_field(other, key_span, TOP_LEVEL_FIELDS)),
             }
         }

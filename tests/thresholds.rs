@@ -1,0 +1,145 @@
+//! CI gating end to end: thresholds from the scenario and `--threshold`
+//! judged against a real run on the double → exit 1, summary.json and
+//! junit.xml naming the failed gate; a malformed threshold is bad input
+//! with its place in the file or on the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn iamstorm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the iamstorm binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("iamstorm-thresholds-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn a_failed_gate_exits_1_and_is_named_in_every_output() {
+    let dir = scratch("run");
+    // The revoke scenario: a policy deleted at 3 s, requests keep succeeding
+    // for a few hundred ms (exposure) — so `exposure.max < 1ms` must fail.
+    let scenario = std::fs::read_to_string("tests/data/scenarios/revoke.toml").expect("scenario");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "tests/data/scenarios/revoke-gated-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(
+        &path,
+        scenario.replacen(
+            "duration = \"8s\"",
+            "duration = \"8s\"\nthresholds = [\"ratio.access_denied{op=s3:GetObject} < 0.99\", \"exposure.max{kind=revoke} < 1ms\"]",
+            1,
+        ),
+    )
+    .expect("write scenario");
+    let out = iamstorm(&[
+        "run",
+        path_str(&path),
+        "--quiet",
+        "--out",
+        path_str(&dir),
+        "--threshold",
+        "requests > 100",
+        "--threshold",
+        "propagation.first.p99 < 1m",
+    ]);
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("1 of 4 thresholds failed"), "{stderr}");
+    assert!(
+        stdout.contains("FAIL  exposure.max{kind=revoke} < 1ms"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pass  requests > 100"), "{stdout}");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    let gates = summary["thresholds"]
+        .as_array()
+        .expect("thresholds in summary.json");
+    let verdicts: Vec<(&str, bool)> = gates
+        .iter()
+        .map(|g| {
+            (
+                g["threshold"].as_str().expect("text"),
+                g["passed"].as_bool().expect("bool"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("ratio.access_denied{op=s3:GetObject} < 0.99", true),
+            ("exposure.max{kind=revoke} < 1ms", false),
+            ("requests > 100", true),
+            ("propagation.first.p99 < 1m", true),
+        ]
+    );
+    let exposure = gates[1]["observed"].as_f64().expect("observed exposure");
+    assert!(
+        exposure > 1.0 && exposure < 2_000.0,
+        "exposure {exposure} ms"
+    );
+
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    assert!(junit.contains(r#"tests="4" failures="1""#), "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 4, "{junit}");
+    assert_eq!(junit.matches("<failure ").count(), 1, "{junit}");
+    assert!(
+        junit.contains(r#"name="exposure.max{kind=revoke} &lt; 1ms""#),
+        "{junit}"
+    );
+}
+
+#[test]
+fn malformed_thresholds_are_bad_input_with_their_place() {
+    let dir = scratch("bad");
+    let path = dir.join("s.toml");
+    std::fs::write(
+        &path,
+        "name = \"x\"\nduration = \"5s\"\nthresholds = [\"latency.p99 < 5 parsecs\"]\n[[load]]\nop = \"sts:GetCallerIdentity\"\nrate = 1\n",
+    )
+    .expect("write scenario");
+    let out = iamstorm(&["validate", path_str(&path)]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Line 3; the unit starts at byte 31 of the line → column 32.
+    assert!(
+        stderr.contains(&format!("{}:3:32", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unit \"parsecs\" does not fit"), "{stderr}");
+
+    let out = iamstorm(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--threshold",
+        "latency.p42 < 5ms",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown metric \"latency.p42\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("latency.p99"),
+        "the help lists metrics: {stderr}"
+    );
+}
