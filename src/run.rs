@@ -222,7 +222,13 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     }
     let t0 = tokio::time::Instant::now();
     let t0_unix_ms = crate::sim::clock::unix_ms(SystemTime::now());
-    let aggregator = tokio::spawn(aggregate(metrics, obs_rx, change_rx, fleet.len()));
+    let aggregator = tokio::spawn(aggregate(
+        metrics,
+        obs_rx,
+        change_rx,
+        fleet.len(),
+        entries.iter().map(|e| e.name.clone()).collect(),
+    ));
     let timeline: Vec<_> = scenario
         .timeline
         .iter()
@@ -416,6 +422,7 @@ async fn aggregate(
     mut observations: mpsc::Receiver<Event>,
     mut changes: mpsc::Receiver<ChangeRecord>,
     instances: usize,
+    probe_names: Vec<String>,
 ) -> (Metrics, Vec<(ChangeRecord, PropagationTracker)>) {
     let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
     let mut changes_open = true;
@@ -454,7 +461,8 @@ async fn aggregate(
                     Some(record) => {
                         if let (Some(measure), Ok(())) = (record.measure, &record.result) {
                             let kind = match measure { Measure::Grant => ChangeKind::Grant, Measure::Revoke => ChangeKind::Revoke };
-                            let change = Change { kind, action: record.action.clone(), at: record.sent, acked: record.acked };
+                            let probe = record.probe_entry.and_then(|i| probe_names.get(i)).cloned().unwrap_or_default();
+                            let change = Change { kind, action: record.action.clone(), probe, at: record.sent, acked: record.acked };
                             // The probe now measures this change: earlier ones on it end here.
                             for (earlier, tracker) in &mut trackers {
                                 if earlier.probe_entry == record.probe_entry {

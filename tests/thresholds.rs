@@ -97,6 +97,23 @@ fn a_failed_gate_exits_1_and_is_named_in_every_output() {
         "exposure {exposure} ms"
     );
 
+    let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    let headline = md.lines().nth(2).expect("headline");
+    assert_eq!(headline, "**FAIL** — 1 of 4 thresholds failed", "{md}");
+    assert!(
+        md.contains("| ❌ FAIL | `exposure.max{kind=revoke} < 1ms` | observed "),
+        "{md}"
+    );
+    assert!(md.contains("## What this means\n\n"), "{md}");
+    // The denials after the revoke are its effect, not a missing permission.
+    assert!(md.contains("exposure window"), "{md}");
+    assert!(!md.contains("lack the permission"), "{md}");
+    let revoke_row = md
+        .lines()
+        .find(|l| l.starts_with("| revoke delete-role-policy app-role/s3-read | 3.0 s |"))
+        .unwrap_or_else(|| panic!("propagation row: {md}"));
+    assert!(revoke_row.contains(" req over "), "{revoke_row}");
+
     let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
     assert!(junit.contains(r#"tests="4" failures="1""#), "{junit}");
     assert_eq!(junit.matches("<testcase ").count(), 4, "{junit}");

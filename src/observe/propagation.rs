@@ -79,8 +79,11 @@ impl ChangeKind {
 pub struct Change {
     /// Grant or revoke.
     pub kind: ChangeKind,
-    /// What is granted or revoked, as reports name it (e.g. `s3:GetObject`).
+    /// The timeline action that made the change, as reports name it
+    /// (e.g. `put-role-policy app-role/s3-read`).
     pub action: String,
+    /// The op whose outcomes probe it (a load entry's name).
+    pub probe: String,
     /// When the IAM call was sent, since run start.
     pub at: Duration,
     /// When the IAM API acknowledged it, since run start; delays count from
@@ -435,6 +438,7 @@ mod tests {
         Change {
             kind,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: ms(10_000),
             acked: ms(10_200),
         }

@@ -187,6 +187,7 @@ mod tests {
         let change = Change {
             kind: ChangeKind::Revoke,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: Duration::from_secs(1),
             acked: Duration::from_secs(1),
         };

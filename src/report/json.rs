@@ -34,6 +34,7 @@ mod tests {
         let change = Change {
             kind: ChangeKind::Grant,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: Duration::ZERO,
             acked: Duration::ZERO,
         };

@@ -11,6 +11,7 @@ pub mod console;
 pub mod csv;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod summary;
 
 use std::fs::{self, File};
@@ -29,8 +30,10 @@ pub const TIMESERIES_CSV: &str = "timeseries.csv";
 pub const SUMMARY_TXT: &str = "summary.txt";
 /// One JUnit test case per threshold.
 pub const JUNIT_XML: &str = "junit.xml";
+/// The CI job summary page.
+pub const REPORT_MD: &str = "report.md";
 
-/// Writes `summary.json`, `timeseries.csv`, `summary.txt` and `junit.xml` into `dir`
+/// Writes `summary.json`, `timeseries.csv`, `summary.txt`, `junit.xml` and `report.md` into `dir`
 /// (created if missing), each atomically.
 pub fn write_all(dir: &Path, summary: &Summary, metrics: &Metrics) -> io::Result<()> {
     fs::create_dir_all(dir)?;
@@ -40,6 +43,7 @@ pub fn write_all(dir: &Path, summary: &Summary, metrics: &Metrics) -> io::Result
     })?;
     write_atomic(&dir.join(SUMMARY_TXT), |w| console::render(summary, w))?;
     write_atomic(&dir.join(JUNIT_XML), |w| junit::write(summary, w))?;
+    write_atomic(&dir.join(REPORT_MD), |w| markdown::render(summary, w))?;
     Ok(())
 }
 
@@ -84,7 +88,7 @@ mod tests {
     }
 
     #[test]
-    fn write_all_leaves_four_complete_files_and_no_tmp() {
+    fn write_all_leaves_every_file_complete_and_no_tmp() {
         let mut metrics = Metrics::new(vec!["s3:GetObject".into()], Duration::from_secs(1));
         for i in 0..10u64 {
             metrics.record(&Sample {
@@ -113,7 +117,13 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            vec![JUNIT_XML, SUMMARY_JSON, SUMMARY_TXT, TIMESERIES_CSV]
+            vec![
+                JUNIT_XML,
+                REPORT_MD,
+                SUMMARY_JSON,
+                SUMMARY_TXT,
+                TIMESERIES_CSV
+            ]
         );
         let json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(dir.join(SUMMARY_JSON)).expect("read"))

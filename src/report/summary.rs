@@ -194,8 +194,10 @@ pub struct TruthDelayMs {
 /// One measured IAM change, as reported.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PropagationSummary {
-    /// What was granted or revoked.
+    /// The timeline action that made the change.
     pub action: String,
+    /// The op whose outcomes measured it.
+    pub probe_op: String,
     /// `grant` or `revoke`.
     pub kind: String,
     /// When the change was sent, s since run start.
@@ -251,6 +253,7 @@ impl From<&PropagationResult> for PropagationSummary {
     fn from(r: &PropagationResult) -> PropagationSummary {
         PropagationSummary {
             action: r.change.action.clone(),
+            probe_op: r.change.probe.clone(),
             kind: r.change.kind.as_str().to_owned(),
             at_s: r.change.at.as_secs_f64(),
             acked_s: r.change.acked.as_secs_f64(),
@@ -645,8 +648,8 @@ fn access_denied_verdict(s: &Summary, op: &OpSummary, lines: &mut Vec<String>) {
         ));
         return;
     }
-    // A measured change on this action already explains its denials.
-    if s.propagation.iter().any(|p| &p.action == name) {
+    // A measured change probed by this op already explains its denials.
+    if s.propagation.iter().any(|p| &p.probe_op == name) {
         return;
     }
     let spans = (
@@ -946,6 +949,7 @@ mod tests {
         let change = Change {
             kind: ChangeKind::Grant,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: Duration::from_millis(10_000),
             acked: Duration::from_millis(10_200),
         };
@@ -1133,6 +1137,7 @@ mod tests {
         let change = Change {
             kind: ChangeKind::Revoke,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: Duration::from_secs(5),
             acked: Duration::from_secs(5),
         };
@@ -1166,6 +1171,7 @@ mod tests {
         let change = Change {
             kind: ChangeKind::Grant,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: Duration::ZERO,
             acked: Duration::ZERO,
         };
@@ -1247,6 +1253,7 @@ mod tests {
         let change = Change {
             kind: ChangeKind::Grant,
             action: "s3:GetObject".into(),
+            probe: "s3:GetObject".into(),
             at: Duration::ZERO,
             acked: Duration::ZERO,
         };
