@@ -74,6 +74,21 @@ pub enum Command {
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
+    /// Compare two runs' headline metrics; exit 1 if any regressed beyond
+    /// its tolerance. Prints Markdown.
+    Compare {
+        /// The baseline: a results directory or its summary.json.
+        baseline: PathBuf,
+        /// The run to judge: a results directory or its summary.json.
+        current: PathBuf,
+        /// Override a tolerance by metric prefix: `latency=20%` (relative)
+        /// or `ratio.throttled=0.02` (absolute, in the metric's unit).
+        #[arg(long = "tolerance", value_name = "METRIC=VALUE")]
+        tolerances: Vec<String>,
+        /// Also write the Markdown to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Fit a model file for the double ([sim] model = "...") to a run's
     /// measured propagation delays and throttling onsets.
     Calibrate {
@@ -104,6 +119,17 @@ pub fn main(cli: Cli) -> ExitCode {
     init_tracing();
     let exit = match cli.command {
         Command::Validate { scenario } => validate(&scenario),
+        Command::Compare {
+            baseline,
+            current,
+            tolerances,
+            out,
+        } => crate::compare::run(&crate::compare::CompareOptions {
+            baseline,
+            current,
+            tolerances,
+            out,
+        }),
         Command::Calibrate { results, out } => {
             crate::calibrate::run(&crate::calibrate::CalibrateOptions { results, out })
         }

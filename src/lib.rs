@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod chaos;
 pub mod cli;
+pub mod compare;
 pub mod exit;
 pub mod fleet;
 pub mod load;

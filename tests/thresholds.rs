@@ -125,6 +125,80 @@ fn a_failed_gate_exits_1_and_is_named_in_every_output() {
 }
 
 #[test]
+fn compare_passes_a_run_against_itself_and_fails_a_regression() {
+    let dir = scratch("compare");
+    let out = iamstorm(&[
+        "run",
+        "tests/data/scenarios/revoke.toml",
+        "--quiet",
+        "--out",
+        path_str(&dir.join("base")),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = dir.join("base");
+    let out = iamstorm(&["compare", path_str(&base), path_str(&base)]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{md}");
+    assert!(md.contains("**PASS**"), "{md}");
+    assert!(md.contains("| ✅ | `exposure.max{change=1}` |"), "{md}");
+
+    // The same run with its p99 tripled and a tenth of its successes throttled.
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("summary.json")).expect("summary"))
+            .expect("json");
+    let p99 = s["latency_ms"]["p99"].as_f64().expect("p99");
+    s["latency_ms"]["p99"] = serde_json::json!(p99 * 3.0 + 5.0);
+    let ok = s["counts_by_class"]["ok"].as_u64().expect("ok");
+    s["counts_by_class"]["ok"] = serde_json::json!(ok - ok / 10);
+    s["counts_by_class"]["throttled"] = serde_json::json!(ok / 10);
+    let worse = dir.join("worse.json");
+    std::fs::write(&worse, s.to_string()).expect("write");
+    let report = dir.join("compare.md");
+    let out = iamstorm(&[
+        "compare",
+        path_str(&base),
+        path_str(&worse),
+        "--out",
+        path_str(&report),
+    ]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{md}");
+    assert!(md.contains("**FAIL** — 3 metric(s) regressed"), "{md}");
+    // Regressions are listed first.
+    let first_rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ❌")).collect();
+    assert_eq!(first_rows.len(), 3, "{md}");
+    assert!(md.contains("| ❌ | `latency.p99` |"), "{md}");
+    assert!(md.contains("| ❌ | `ratio.throttled` |"), "{md}");
+    assert!(md.contains("| ❌ | `ratio.ok` |"), "{md}");
+    assert_eq!(std::fs::read_to_string(&report).expect("--out written"), md);
+    // A looser tolerance lets the latency through.
+    let out = iamstorm(&[
+        "compare",
+        path_str(&base),
+        path_str(&worse),
+        "--tolerance",
+        "latency=1000%",
+        "--tolerance",
+        "ratio=0.5",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = iamstorm(&["compare", path_str(&base), path_str(&dir.join("nope"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
 fn malformed_thresholds_are_bad_input_with_their_place() {
     let dir = scratch("bad");
     let path = dir.join("s.toml");
