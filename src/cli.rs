@@ -74,6 +74,18 @@ pub enum Command {
     },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
+    /// Re-render a run's reports (summary.txt, junit.xml, report.md,
+    /// report.html) from its summary.json and timeseries.csv.
+    Report {
+        /// A run's results directory.
+        dir: PathBuf,
+        /// Write the reports here instead of DIR.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Judge these instead of the run's own thresholds (repeatable).
+        #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold_arg)]
+        thresholds: Vec<crate::thresholds::Threshold>,
+    },
     /// Compare two runs' headline metrics; exit 1 if any regressed beyond
     /// its tolerance. Prints Markdown.
     Compare {
@@ -119,6 +131,15 @@ pub fn main(cli: Cli) -> ExitCode {
     init_tracing();
     let exit = match cli.command {
         Command::Validate { scenario } => validate(&scenario),
+        Command::Report {
+            dir,
+            out,
+            thresholds,
+        } => crate::report_cmd::run(&crate::report_cmd::ReportOptions {
+            dir,
+            out,
+            thresholds,
+        }),
         Command::Compare {
             baseline,
             current,

@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod load;
 pub mod observe;
 pub mod report;
+pub mod report_cmd;
 pub mod run;
 pub mod scenario;
 pub mod setup;

@@ -196,6 +196,52 @@ fn compare_passes_a_run_against_itself_and_fails_a_regression() {
     let out = iamstorm(&["compare", path_str(&base), path_str(&dir.join("nope"))]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+
+    // `iamstorm report` re-renders from summary.json + timeseries.csv alone,
+    // byte for byte what the run wrote.
+    let again = dir.join("again");
+    let out = iamstorm(&["report", path_str(&base), "--out", path_str(&again)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "summary.txt",
+        "report.md",
+        "junit.xml",
+        "report.html",
+        "summary.json",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(again.join(file)).expect("re-rendered"),
+            std::fs::read_to_string(base.join(file)).expect("original"),
+            "{file} re-renders identically"
+        );
+    }
+    let html = std::fs::read_to_string(base.join("report.html")).expect("report.html");
+    for id in iamstorm::report::html::CHART_IDS {
+        assert!(
+            html.contains(&format!("<figure id=\"{id}\"><svg class=\"chart\"")),
+            "{id}"
+        );
+    }
+    // A tighter gate judged after the fact.
+    let gated = dir.join("gated");
+    let out = iamstorm(&[
+        "report",
+        path_str(&base),
+        "--out",
+        path_str(&gated),
+        "--threshold",
+        "latency.p99 < 1us",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let junit = std::fs::read_to_string(gated.join("junit.xml")).expect("junit");
+    assert!(junit.contains(r#"tests="1" failures="1""#), "{junit}");
+    let out = iamstorm(&["report", path_str(&dir)]);
+    assert_eq!(out.status.code(), Some(2), "no summary.json there");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use crate::observe::metrics::Metrics;
+use crate::observe::outcome::OutcomeClass;
 
 /// The header, in column order.
 pub const TIMESERIES_HEADER: [&str; 8] = [
@@ -45,6 +46,88 @@ pub fn write_timeseries(metrics: &Metrics, out: impl Write) -> io::Result<()> {
     writer.flush()
 }
 
+/// One `timeseries.csv` row, typed: what charts are drawn from, whether the
+/// run just ended ([`rows_from_metrics`]) or is re-rendered ([`read_timeseries`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeseriesRow {
+    /// Interval start, s since the run's start.
+    pub second: f64,
+    pub op: String,
+    pub class: OutcomeClass,
+    pub count: u64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_max: f64,
+    pub rate_per_s_target: Option<f64>,
+}
+
+/// The rows the metrics hold, as `write_timeseries` writes them.
+pub fn rows_from_metrics(metrics: &Metrics) -> Vec<TimeseriesRow> {
+    let ms = |us: u64| us as f64 / 1000.0;
+    metrics
+        .rows()
+        .map(|row| TimeseriesRow {
+            second: row.start.as_secs_f64(),
+            op: metrics.op_names().get(row.op).cloned().unwrap_or_default(),
+            class: row.class,
+            count: row.count,
+            latency_ms_p50: ms(row.latency_us_p50),
+            latency_ms_p99: ms(row.latency_us_p99),
+            latency_ms_max: ms(row.latency_us_max),
+            rate_per_s_target: row.rate_per_s_target,
+        })
+        .collect()
+}
+
+/// Reads `timeseries.csv` back; an error names the line.
+pub fn read_timeseries(input: impl std::io::Read) -> Result<Vec<TimeseriesRow>, String> {
+    let mut reader = ::csv::Reader::from_reader(input);
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    if headers.iter().ne(TIMESERIES_HEADER) {
+        return Err(format!(
+            "header is {:?}, expected {:?}",
+            headers.iter().collect::<Vec<_>>(),
+            TIMESERIES_HEADER
+        ));
+    }
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| format!("line {line}: {e}"))?;
+        let field = |c: usize| record.get(c).unwrap_or("");
+        let number = |c: usize| {
+            field(c).parse::<f64>().map_err(|_| {
+                format!(
+                    "line {line}: {} {:?} is not a number",
+                    TIMESERIES_HEADER[c],
+                    field(c)
+                )
+            })
+        };
+        let class = OutcomeClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == field(2))
+            .ok_or_else(|| format!("line {line}: unknown class {:?}", field(2)))?;
+        rows.push(TimeseriesRow {
+            second: number(0)?,
+            op: field(1).to_owned(),
+            class,
+            count: field(3)
+                .parse()
+                .map_err(|_| format!("line {line}: count {:?} is not a whole number", field(3)))?,
+            latency_ms_p50: number(4)?,
+            latency_ms_p99: number(5)?,
+            latency_ms_max: number(6)?,
+            rate_per_s_target: if field(7).is_empty() {
+                None
+            } else {
+                Some(number(7)?)
+            },
+        });
+    }
+    Ok(rows)
+}
+
 /// Interval start in seconds: `21` for whole seconds, `21.5` otherwise.
 fn fmt_second(start: Duration) -> String {
     if start.subsec_nanos() == 0 {
@@ -67,6 +150,22 @@ mod tests {
     use super::*;
     use crate::observe::outcome::OutcomeClass;
     use crate::report::summary::fixtures::{metrics, record};
+
+    #[test]
+    fn rows_read_back_as_the_metrics_hold_them() {
+        let mut m = metrics(&["s3:GetObject", "sts:GetCallerIdentity"]);
+        m.set_rate_target(0, Duration::ZERO, 50.0);
+        record(&mut m, 0, OutcomeClass::Ok, 100, 1_234);
+        record(&mut m, 0, OutcomeClass::Throttled, 1_100, 300);
+        record(&mut m, 1, OutcomeClass::Ok, 1_200, 2_000);
+        let text = csv_text(&m);
+        let back = read_timeseries(text.as_bytes()).expect("reads back");
+        assert_eq!(back, rows_from_metrics(&m));
+        assert_eq!(back.len(), 3);
+        let broken = text.replacen("throttled", "sideways", 1);
+        let e = read_timeseries(broken.as_bytes()).expect_err("unknown class");
+        assert!(e.starts_with("line 3: unknown class"), "{e}");
+    }
 
     fn csv_text(m: &Metrics) -> String {
         let mut buf = Vec::new();

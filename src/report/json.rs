@@ -11,6 +11,11 @@ pub fn write(summary: &Summary, mut out: impl Write) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// Reads a `summary.json` back (for `iamstorm report`), or says where it breaks.
+pub fn read(text: &str) -> Result<Summary, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
 /// The summary as a JSON string, for callers that print or embed it.
 pub fn to_string(summary: &Summary) -> String {
     // Every field is a plain number, string, list or string-keyed map, so
@@ -66,6 +71,12 @@ mod tests {
         assert_eq!(buf.last(), Some(&b'\n'));
         assert_eq!(
             serde_json::from_str::<Value>(&to_string(&s)).expect("valid"),
+            serde_json::from_slice::<Value>(&buf).expect("valid")
+        );
+        // The typed summary reads back to the same document.
+        let back = read(std::str::from_utf8(&buf).expect("utf-8")).expect("reads back");
+        assert_eq!(
+            serde_json::to_value(&back).expect("serializes"),
             serde_json::from_slice::<Value>(&buf).expect("valid")
         );
         serde_json::from_slice(&buf).expect("summary.json parses back")

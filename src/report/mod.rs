@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -32,18 +33,34 @@ pub const SUMMARY_TXT: &str = "summary.txt";
 pub const JUNIT_XML: &str = "junit.xml";
 /// The CI job summary page.
 pub const REPORT_MD: &str = "report.md";
+/// The self-contained page with charts.
+pub const REPORT_HTML: &str = "report.html";
 
-/// Writes `summary.json`, `timeseries.csv`, `summary.txt`, `junit.xml` and `report.md` into `dir`
-/// (created if missing), each atomically.
+/// Writes every file of a run into `dir` (created if missing), each
+/// atomically: `summary.json` and `timeseries.csv` (the data), then the
+/// renderings ([`write_renderings`]).
 pub fn write_all(dir: &Path, summary: &Summary, metrics: &Metrics) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     write_atomic(&dir.join(SUMMARY_JSON), |w| json::write(summary, w))?;
     write_atomic(&dir.join(TIMESERIES_CSV), |w| {
         csv::write_timeseries(metrics, w)
     })?;
+    write_renderings(dir, summary, &csv::rows_from_metrics(metrics))
+}
+
+/// Writes what is rendered from the data — `summary.txt`, `junit.xml`,
+/// `report.md`, `report.html` — so `iamstorm report` can redo it from
+/// `summary.json` and `timeseries.csv` alone.
+pub fn write_renderings(
+    dir: &Path,
+    summary: &Summary,
+    rows: &[csv::TimeseriesRow],
+) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
     write_atomic(&dir.join(SUMMARY_TXT), |w| console::render(summary, w))?;
     write_atomic(&dir.join(JUNIT_XML), |w| junit::write(summary, w))?;
     write_atomic(&dir.join(REPORT_MD), |w| markdown::render(summary, w))?;
+    write_atomic(&dir.join(REPORT_HTML), |w| html::render(summary, rows, w))?;
     Ok(())
 }
 
@@ -119,6 +136,7 @@ mod tests {
             names,
             vec![
                 JUNIT_XML,
+                REPORT_HTML,
                 REPORT_MD,
                 SUMMARY_JSON,
                 SUMMARY_TXT,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::observe::metrics::{Latency, Metrics, Select};
 use crate::observe::outcome::OutcomeClass;
@@ -87,9 +87,28 @@ impl Serialize for ClassCounts {
     }
 }
 
+impl<'de> Deserialize<'de> for ClassCounts {
+    /// Reads the map back; a class missing from it counts zero, and an
+    /// unknown class is an error (a newer schema, say so rather than drop it).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        let mut counts = ClassCounts::default();
+        for (name, n) in map {
+            let class = OutcomeClass::ALL
+                .into_iter()
+                .find(|c| c.as_str() == name)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown outcome class {name:?}"))
+                })?;
+            counts.0[class.index()] = n;
+        }
+        Ok(counts)
+    }
+}
+
 /// p50/p90/p99/max in milliseconds: the shape of every latency and delay
 /// distribution in the report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PercentilesMs {
     /// Median.
     pub p50: f64,
@@ -128,7 +147,7 @@ impl From<DelayMs> for PercentilesMs {
 
 /// Intended versus achieved request rate. When achieved falls short of
 /// target the load generator, not the target, is the bottleneck.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RatePerS {
     /// What the pacer aimed for; `null` for closed-model load, which has no
     /// target.
@@ -139,7 +158,7 @@ pub struct RatePerS {
 
 /// When one outcome class was seen on one op: the verdict's evidence for
 /// "appeared at 21 s" and "stopped at 13 s".
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassSpan {
     /// Start of the first interval with this class, s since run start.
     pub first_s: f64,
@@ -152,7 +171,7 @@ pub struct ClassSpan {
 }
 
 /// One op's share of the run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpSummary {
     /// The op's name: the load entry's `name`, else its API.
     pub op: String,
@@ -181,7 +200,7 @@ pub struct OpSummary {
 }
 
 /// Ground-truth delays of a change, ms after the IAM API acknowledged it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TruthDelayMs {
     /// Median replica.
     pub p50: f64,
@@ -192,7 +211,7 @@ pub struct TruthDelayMs {
 }
 
 /// One measured IAM change, as reported.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PropagationSummary {
     /// The timeline action that made the change.
     pub action: String,
@@ -239,7 +258,7 @@ pub struct PropagationSummary {
 }
 
 /// One bin of [`PropagationSummary::enforcement`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnforcementBinSummary {
     /// Bin start, ms after the ack.
     pub t_ms: u64,
@@ -289,7 +308,7 @@ impl From<&PropagationResult> for PropagationSummary {
 
 /// One applied `[[timeline]]` action: when it was due, sent and
 /// acknowledged (s from the run's start), and how the target answered.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelineChange {
     /// e.g. `attach-role-policy app-role+arn:…`.
     pub action: String,
@@ -303,7 +322,7 @@ pub struct TimelineChange {
 }
 
 /// Everything a report says about a run. Serialized as `summary.json`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Layout version, [`SCHEMA_VERSION`].
     pub schema_version: u32,

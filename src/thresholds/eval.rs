@@ -10,13 +10,13 @@
 //!   a change with an instance that never became stable has no stable time,
 //!   so a stable-time threshold on it fails with that reason.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::expr::{Metric, Threshold};
 
 /// One threshold's verdict.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     /// The expression as written.
     pub threshold: String,
