@@ -221,13 +221,22 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             .map_err(target_error)?;
     }
     let t0 = tokio::time::Instant::now();
-    let t0_unix_ms = crate::sim::clock::unix_ms(SystemTime::now());
+    let started = SystemTime::now();
+    let t0_unix_ms = crate::sim::clock::unix_ms(started);
+    let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    let hlog = report::hlog::HlogWriter::start(&out_dir, names.clone(), started).map_err(|e| {
+        RunError {
+            exit: Exit::BadInput,
+            message: format!("cannot write results to {}: {e}", out_dir.display()),
+        }
+    })?;
     let aggregator = tokio::spawn(aggregate(
-        metrics,
+        metrics.keep_sealed_histograms(),
         obs_rx,
         change_rx,
         fleet.len(),
-        entries.iter().map(|e| e.name.clone()).collect(),
+        names,
+        hlog.sender(),
     ));
     let timeline: Vec<_> = scenario
         .timeline
@@ -286,6 +295,15 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         message: format!("aggregator failed: {e}"),
     })?;
     metrics.finish();
+    let hlog_tx = hlog.sender();
+    for h in metrics.drain_sealed_histograms() {
+        let _ = hlog_tx.send(h);
+    }
+    drop(hlog_tx);
+    // The latency log is an extra: losing it must not lose the summary.
+    if let Err(e) = hlog.finish() {
+        eprintln!("warning: latency.hlog not written: {e}");
+    }
 
     let truth = target.admin.propagation().await.ok();
     let results: Vec<PropagationResult> = trackers
@@ -423,6 +441,7 @@ async fn aggregate(
     mut changes: mpsc::Receiver<ChangeRecord>,
     instances: usize,
     probe_names: Vec<String>,
+    hlog: std::sync::mpsc::Sender<crate::observe::metrics::SealedHistogram>,
 ) -> (Metrics, Vec<(ChangeRecord, PropagationTracker)>) {
     let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
     let mut changes_open = true;
@@ -447,6 +466,9 @@ async fn aggregate(
                 });
                 if let Some(d) = &o.outcome.detail {
                     metrics.record_detail(o.entry, o.outcome.class, d);
+                }
+                for h in metrics.drain_sealed_histograms() {
+                    let _ = hlog.send(h);
                 }
                 // The request was evaluated about when it was sent.
                 let sent = o.intended + o.latency_corrected.saturating_sub(o.latency_raw);

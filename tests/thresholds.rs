@@ -141,6 +141,7 @@ fn compare_passes_a_run_against_itself_and_fails_a_regression() {
         String::from_utf8_lossy(&out.stderr)
     );
     let base = dir.join("base");
+    hlog_holds_every_request(&base);
     let out = iamstorm(&["compare", path_str(&base), path_str(&base)]);
     let md = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{md}");
@@ -242,6 +243,43 @@ fn compare_passes_a_run_against_itself_and_fails_a_regression() {
     assert!(junit.contains(r#"tests="1" failures="1""#), "{junit}");
     let out = iamstorm(&["report", path_str(&dir)]);
     assert_eq!(out.status.code(), Some(2), "no summary.json there");
+}
+
+/// latency.hlog, read with HdrHistogram's own parser: the untagged
+/// per-interval histograms add up to every request; tagged ones name cells.
+fn hlog_holds_every_request(dir: &Path) {
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    let log = std::fs::read(dir.join("latency.hlog")).expect("latency.hlog written");
+    let mut deserializer = Deserializer::new();
+    let (mut untagged, mut tags) = (0u64, std::collections::BTreeSet::new());
+    for entry in IntervalLogIterator::new(&log) {
+        if let LogEntry::Interval(i) = entry.expect("a valid interval log") {
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                i.encoded_histogram(),
+            )
+            .expect("base64");
+            let h: Histogram<u64> = deserializer
+                .deserialize(&mut bytes.as_slice())
+                .expect("V2 deflate histogram");
+            match i.tag() {
+                None => untagged += h.len(),
+                Some(t) => {
+                    tags.insert(t.as_str().to_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(untagged, summary["requests_total"].as_u64().expect("total"));
+    assert!(
+        tags.contains("s3:GetObject/ok") && tags.contains("s3:GetObject/access_denied"),
+        "{tags:?}"
+    );
 }
 
 #[test]

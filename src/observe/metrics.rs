@@ -230,6 +230,18 @@ impl Cell {
 /// `None` until the first sample, so unseen classes cost nothing.
 type Cells = Vec<Option<Cell>>;
 
+/// A sealed interval's corrected-latency histogram — of one (op, class)
+/// cell, or of the whole interval when both are `None` — handed out (when
+/// kept, [`Metrics::keep_sealed_histograms`]) for `latency.hlog`.
+#[derive(Clone, Debug)]
+pub struct SealedHistogram {
+    pub interval_start: Duration,
+    pub interval: Duration,
+    pub op: Option<usize>,
+    pub class: Option<OutcomeClass>,
+    pub corrected: Histogram<u64>,
+}
+
 /// The run's interval metrics and totals. One per run, owned by the single
 /// aggregator that receives every [`Sample`].
 pub struct Metrics {
@@ -251,6 +263,8 @@ pub struct Metrics {
     samples_after_seal: u64,
     /// Requests not sent because their instance's workers were all busy, per op.
     refused: Vec<u64>,
+    /// Sealed intervals' histograms not yet drained; `None`: not kept.
+    sealed_histograms: Option<Vec<SealedHistogram>>,
 }
 
 impl Metrics {
@@ -275,6 +289,7 @@ impl Metrics {
             details: vec![BTreeMap::new(); cells],
             samples_after_seal: 0,
             refused: vec![0; op_count],
+            sealed_histograms: None,
         };
         metrics.seal_lag_intervals = metrics.intervals_covering(DEFAULT_SEAL_LAG);
         metrics
@@ -386,6 +401,24 @@ impl Metrics {
         if before > self.sealed_before {
             self.seal_intervals_before(before);
         }
+    }
+
+    /// Keeps each sealed interval's histograms (per cell and for the whole
+    /// interval) until [`Metrics::drain_sealed_histograms`] takes them, so
+    /// the caller can stream them to a log. Memory stays bounded as long as
+    /// the caller drains.
+    pub fn keep_sealed_histograms(mut self) -> Metrics {
+        self.sealed_histograms = Some(Vec::new());
+        self
+    }
+
+    /// The histograms sealed since the last call, in (interval, cell)
+    /// order, each interval's total first; empty unless kept.
+    pub fn drain_sealed_histograms(&mut self) -> Vec<SealedHistogram> {
+        self.sealed_histograms
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Seals every interval: the run is over.
@@ -503,6 +536,28 @@ impl Metrics {
             }
             let (interval, cells) = entry.remove_entry();
             let start = self.interval_start(interval);
+            if let Some(out) = &mut self.sealed_histograms {
+                let mut total = new_histogram();
+                for cell in cells.iter().flatten() {
+                    total
+                        .add(&cell.corrected)
+                        .expect("same-bounds histograms always add");
+                }
+                let sealed = |op, class, corrected| SealedHistogram {
+                    interval_start: start,
+                    interval: self.interval,
+                    op,
+                    class,
+                    corrected,
+                };
+                out.push(sealed(None, None, total));
+                for (i, cell) in cells.iter().enumerate() {
+                    if let Some(cell) = cell {
+                        let (op, class) = split_cell_index(i);
+                        out.push(sealed(Some(op), Some(class), cell.corrected.clone()));
+                    }
+                }
+            }
             for (i, cell) in cells.into_iter().enumerate() {
                 let Some(cell) = cell else { continue };
                 let (op, class) = split_cell_index(i);

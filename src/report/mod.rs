@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod hlog;
 pub mod html;
 pub mod json;
 pub mod junit;
