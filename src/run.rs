@@ -360,6 +360,14 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         })?;
         summary.thresholds = crate::thresholds::evaluate_all(&gates, &judged);
     }
+    let events = report::events::events(&summary.timeline, &results);
+    report::write_atomic(&out_dir.join(report::EVENTS_CSV), |w| {
+        report::events::write(&events, w)
+    })
+    .map_err(|e| RunError {
+        exit: Exit::BadInput,
+        message: format!("cannot write results to {}: {e}", out_dir.display()),
+    })?;
     report::write_all(&out_dir, &summary, &metrics).map_err(|e| RunError {
         exit: Exit::BadInput,
         message: format!("cannot write results to {}: {e}", out_dir.display()),

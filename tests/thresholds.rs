@@ -142,6 +142,25 @@ fn compare_passes_a_run_against_itself_and_fails_a_regression() {
     );
     let base = dir.join("base");
     hlog_holds_every_request(&base);
+    let events = std::fs::read_to_string(base.join("events.csv")).expect("events.csv");
+    let rows: Vec<Vec<&str>> = events
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r[1] == "action_sent" && r[3] == "delete-role-policy app-role/s3-read"),
+        "{events}"
+    );
+    // The revoke scenario's two instances each saw the revoke, after it was sent.
+    let reached: Vec<f64> = rows
+        .iter()
+        .filter(|r| r[1] == "first_expected")
+        .map(|r| r[0].parse().expect("t_s"))
+        .collect();
+    assert_eq!(reached.len(), 2, "{events}");
+    assert!(reached.iter().all(|&t| t > 3.0 && t < 8.0), "{events}");
     let out = iamstorm(&["compare", path_str(&base), path_str(&base)]);
     let md = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{md}");

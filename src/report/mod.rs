@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod events;
 pub mod hlog;
 pub mod html;
 pub mod json;
@@ -34,6 +35,8 @@ pub const SUMMARY_TXT: &str = "summary.txt";
 pub const JUNIT_XML: &str = "junit.xml";
 /// The CI job summary page.
 pub const REPORT_MD: &str = "report.md";
+/// Timeline actions and per-instance propagation moments.
+pub const EVENTS_CSV: &str = "events.csv";
 /// The self-contained page with charts.
 pub const REPORT_HTML: &str = "report.html";
 
