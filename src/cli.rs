@@ -41,6 +41,10 @@ pub enum Command {
         /// judged with the scenario's `thresholds`; any failure exits 1).
         #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold_arg)]
         thresholds: Vec<crate::thresholds::Threshold>,
+        /// Serve live Prometheus text (GET /metrics) here while the run goes,
+        /// e.g. 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Serve the AWS double standalone (S3, STS, IAM, EC2, IMDS, admin API) until Ctrl-C.
     Sim {
@@ -160,12 +164,14 @@ pub fn main(cli: Cli) -> ExitCode {
             seed,
             quiet,
             thresholds,
+            metrics_addr,
         } => block_on(run_scenario(RunOptions {
             scenario,
             out,
             seed,
             quiet,
             thresholds,
+            metrics_addr,
         })),
         Command::Sim {
             listen,

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compare;
 pub mod exit;
 pub mod fleet;
+pub mod live;
 pub mod load;
 pub mod observe;
 pub mod report;

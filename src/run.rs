@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// `--threshold` gates, judged with the scenario's own.
     pub thresholds: Vec<crate::thresholds::Threshold>,
+    /// `--metrics-addr`: serve live Prometheus text here while the run goes.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Where a finished run's files are and what it measured.
@@ -230,13 +232,43 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             message: format!("cannot write results to {}: {e}", out_dir.display()),
         }
     })?;
+    let (live_tx, live_rx) = tokio::sync::watch::channel(crate::live::Snapshot::default());
+    let display = tokio::spawn(crate::live::display::show(
+        live_rx.clone(),
+        crate::live::display::Mode::detect(opts.quiet),
+    ));
+    if let Some(addr) = opts.metrics_addr {
+        let listener = crate::live::prometheus::bind(addr).await.map_err(|e| RunError {
+            exit: Exit::BadInput,
+            message: format!(
+                "cannot listen on --metrics-addr {addr}: {e}\n  help: pick a free port, e.g. --metrics-addr 127.0.0.1:9464"
+            ),
+        })?;
+        if !addr.ip().is_loopback() {
+            eprintln!("warning: serving live metrics on {addr}, which is not a loopback address");
+        }
+        say(format!(
+            "metrics: http://{}/metrics",
+            listener.local_addr().unwrap_or(addr)
+        ));
+        tokio::spawn(crate::live::prometheus::serve(
+            listener,
+            live_rx,
+            stop_rx.clone(),
+        ));
+    }
     let aggregator = tokio::spawn(aggregate(
         metrics.keep_sealed_histograms(),
         obs_rx,
         change_rx,
-        fleet.len(),
-        names,
-        hlog.sender(),
+        AggregateContext {
+            instances: fleet.len(),
+            probe_names: names,
+            hlog: hlog.sender(),
+            live: live_tx,
+            t0,
+            duration: scenario.duration,
+        },
     ));
     let timeline: Vec<_> = scenario
         .timeline
@@ -294,6 +326,8 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         exit: Exit::Internal,
         message: format!("aggregator failed: {e}"),
     })?;
+    // The aggregator dropped the snapshot sender: the display clears itself.
+    let _ = display.await;
     metrics.finish();
     let hlog_tx = hlog.sender();
     for h in metrics.drain_sealed_histograms() {
@@ -442,19 +476,50 @@ fn set_rate_targets(metrics: &mut Metrics, entries: &[EntryPlan], duration: Dura
     }
 }
 
+/// What the aggregator needs besides its inputs.
+struct AggregateContext {
+    /// Fleet size at start (trackers grow with scale-out).
+    instances: usize,
+    /// Entry names by index: a measured change's probe op.
+    probe_names: Vec<String>,
+    /// Sealed histograms go to latency.hlog.
+    hlog: std::sync::mpsc::Sender<crate::observe::metrics::SealedHistogram>,
+    /// A snapshot a second for the live display and --metrics-addr.
+    live: tokio::sync::watch::Sender<crate::live::Snapshot>,
+    t0: tokio::time::Instant,
+    duration: Duration,
+}
+
 /// Consumes observations and change acknowledgements until every sender is gone.
 async fn aggregate(
     mut metrics: Metrics,
     mut observations: mpsc::Receiver<Event>,
     mut changes: mpsc::Receiver<ChangeRecord>,
-    instances: usize,
-    probe_names: Vec<String>,
-    hlog: std::sync::mpsc::Sender<crate::observe::metrics::SealedHistogram>,
+    ctx: AggregateContext,
 ) -> (Metrics, Vec<(ChangeRecord, PropagationTracker)>) {
+    let AggregateContext {
+        instances,
+        probe_names,
+        hlog,
+        live,
+        t0,
+        duration,
+    } = ctx;
     let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
     let mut changes_open = true;
+    let mut last_action: Option<(f64, String)> = None;
+    let mut tick = tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = tick.tick() => {
+                live.send_replace(crate::live::Snapshot::take(
+                    &metrics,
+                    t0.elapsed(),
+                    duration,
+                    last_action.clone(),
+                ));
+            }
             obs = observations.recv() => {
                 let o = match obs {
                     None => break,
@@ -489,6 +554,13 @@ async fn aggregate(
             change = changes.recv(), if changes_open => {
                 match change {
                     Some(record) => {
+                        last_action = Some((
+                            record.acked.as_secs_f64(),
+                            match &record.result {
+                                Ok(()) => record.action.clone(),
+                                Err(e) => format!("{} FAILED: {e}", record.action),
+                            },
+                        ));
                         if let (Some(measure), Ok(())) = (record.measure, &record.result) {
                             let kind = match measure { Measure::Grant => ChangeKind::Grant, Measure::Revoke => ChangeKind::Revoke };
                             let probe = record.probe_entry.and_then(|i| probe_names.get(i)).cloned().unwrap_or_default();

@@ -403,6 +403,24 @@ impl Metrics {
         }
     }
 
+    /// One interval's requests by class and corrected p99 (µs) over every
+    /// op, while it is open; `None` once sealed or before any sample. The
+    /// live display reads the newest complete second with it.
+    pub fn open_interval_stats(&self, interval: u64) -> Option<([u64; OutcomeClass::COUNT], u64)> {
+        let cells = self.open.get(&interval)?;
+        let mut by_class = [0u64; OutcomeClass::COUNT];
+        let mut merged = new_histogram();
+        for (i, cell) in cells.iter().enumerate() {
+            if let Some(cell) = cell {
+                by_class[split_cell_index(i).1.index()] += cell.count;
+                merged
+                    .add(&cell.corrected)
+                    .expect("same-bounds histograms always add");
+            }
+        }
+        Some((by_class, merged.value_at_quantile(0.99)))
+    }
+
     /// Keeps each sealed interval's histograms (per cell and for the whole
     /// interval) until [`Metrics::drain_sealed_histograms`] takes them, so
     /// the caller can stream them to a log. Memory stays bounded as long as
