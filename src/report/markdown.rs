@@ -157,6 +157,38 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
         }
     }
 
+    if summary.propagation_by_kind.iter().any(|a| a.changes > 1) {
+        writeln!(out)?;
+        writeln!(out, "### Pooled by kind")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| kind | changes | instances | first p50 / p99 | stable p50 / p99 / max | never reached / settled | flaps | exposure max | error vs truth p50 / max |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), fmt_ms);
+        for a in &summary.propagation_by_kind {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} / {} | {} / {} / {} | {} / {} | {} | {} | {} / {} |",
+                a.kind,
+                a.changes,
+                a.instances,
+                ms(a.delay_ms.map(|d| d.p50)),
+                ms(a.delay_ms.map(|d| d.p99)),
+                ms(a.stable_ms.map(|d| d.p50)),
+                ms(a.stable_ms.map(|d| d.p99)),
+                ms(a.stable_ms.map(|d| d.max)),
+                a.unreached,
+                a.unsettled,
+                fmt_count(a.flaps),
+                ms(a.exposure_ms_max),
+                ms(a.error_ms.map(|d| d.p50)),
+                ms(a.error_ms.map(|d| d.max)),
+            )?;
+        }
+    }
+
     if !summary.timeline.is_empty() {
         writeln!(out)?;
         writeln!(out, "## Timeline")?;

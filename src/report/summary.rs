@@ -306,6 +306,74 @@ impl From<&PropagationResult> for PropagationSummary {
     }
 }
 
+/// Every measured change of one kind pooled: the distribution a scenario
+/// builds by repeating a grant/revoke cycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PropagationAggregate {
+    /// `grant` or `revoke`.
+    pub kind: String,
+    /// Changes pooled.
+    pub changes: usize,
+    /// (change, instance) pairs probed.
+    pub instances: usize,
+    /// First expected outcome − ack over every reached (change, instance).
+    pub delay_ms: Option<PercentilesMs>,
+    /// Stable since − ack over every settled (change, instance).
+    pub stable_ms: Option<PercentilesMs>,
+    /// Pairs that never reached / never settled.
+    pub unreached: usize,
+    pub unsettled: usize,
+    pub flaps: u64,
+    /// Revokes: successes after the ack, and the longest exposure, ms.
+    pub exposure_requests: u64,
+    pub exposure_ms_max: Option<f64>,
+    /// Measured − true settle time per change (the double only), ms:
+    /// percentiles over changes.
+    pub error_ms: Option<PercentilesMs>,
+}
+
+impl PropagationAggregate {
+    /// Pools `results` by kind, grants first.
+    pub fn pool(results: &[PropagationResult]) -> Vec<PropagationAggregate> {
+        ["grant", "revoke"]
+            .into_iter()
+            .filter_map(|kind| {
+                let of_kind: Vec<&PropagationResult> = results
+                    .iter()
+                    .filter(|r| r.change.kind.as_str() == kind)
+                    .collect();
+                if of_kind.is_empty() {
+                    return None;
+                }
+                let pairs = || of_kind.iter().flat_map(|r| r.instances.iter());
+                let delays: Vec<f64> = pairs().filter_map(|i| i.delay_ms).collect();
+                let stables: Vec<f64> = pairs().filter_map(|i| i.stable_ms).collect();
+                let errors: Vec<f64> = of_kind
+                    .iter()
+                    .filter_map(|r| r.truth.and_then(|t| t.error_ms_max))
+                    .collect();
+                let instances = pairs().count();
+                Some(PropagationAggregate {
+                    kind: kind.to_owned(),
+                    changes: of_kind.len(),
+                    instances,
+                    delay_ms: DelayMs::of(&delays).map(PercentilesMs::from),
+                    stable_ms: DelayMs::of(&stables).map(PercentilesMs::from),
+                    unreached: instances - delays.len(),
+                    unsettled: delays.len().saturating_sub(stables.len()),
+                    flaps: of_kind.iter().map(|r| r.flaps).sum(),
+                    exposure_requests: of_kind.iter().map(|r| r.exposure_requests).sum(),
+                    exposure_ms_max: of_kind
+                        .iter()
+                        .filter_map(|r| r.exposure_ms)
+                        .reduce(f64::max),
+                    error_ms: DelayMs::of(&errors).map(PercentilesMs::from),
+                })
+            })
+            .collect()
+    }
+}
+
 /// One applied `[[timeline]]` action: when it was due, sent and
 /// acknowledged (s from the run's start), and how the target answered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -354,6 +422,9 @@ pub struct Summary {
     pub ops: Vec<OpSummary>,
     /// Per measured IAM change, in timeline order.
     pub propagation: Vec<PropagationSummary>,
+    /// Measured changes pooled per kind (grant, revoke).
+    #[serde(default)]
+    pub propagation_by_kind: Vec<PropagationAggregate>,
     /// Every `[[timeline]]` action the run applied, in order (measured or not).
     pub timeline: Vec<TimelineChange>,
     /// What it means, in plain words ([`verdict_lines`]).
@@ -436,6 +507,7 @@ impl Summary {
             refused: metrics.refused(None),
             ops,
             propagation: propagation.iter().map(PropagationSummary::from).collect(),
+            propagation_by_kind: PropagationAggregate::pool(propagation),
             timeline: Vec::new(),
             verdict_lines: Vec::new(),
             thresholds: Vec::new(),
@@ -988,6 +1060,26 @@ mod tests {
             replica_applied: vec![Duration::from_millis(12_000), Duration::from_millis(13_250)],
         };
         (m, tracker.result(Some(&truth)))
+    }
+
+    #[test]
+    fn changes_of_a_kind_pool_into_one_distribution() {
+        let (_, first) = grant_race();
+        let (_, second) = grant_race();
+        let pooled = PropagationAggregate::pool(&[first.clone(), second]);
+        assert_eq!(pooled.len(), 1, "no revoke measured, no revoke row");
+        let g = &pooled[0];
+        assert_eq!((g.kind.as_str(), g.changes, g.instances), ("grant", 2, 4));
+        assert_eq!((g.unreached, g.unsettled), (0, 0));
+        // Instance 1 sees the grant at 12.3 s, instance 0 at 13.3 s (ack 10.2 s).
+        let d = g.delay_ms.expect("delays");
+        assert_eq!((d.p50, d.max), (2_100.0, 3_100.0));
+        assert_eq!(g.flaps, 2 * first.flaps);
+        let e = g.error_ms.expect("truth on both");
+        assert_eq!(
+            e.p50,
+            first.truth.and_then(|t| t.error_ms_max).expect("error")
+        );
     }
 
     #[test]
