@@ -16,6 +16,7 @@ use crate::observe::metrics::{Metrics, Sample, saturating_us};
 use crate::observe::propagation::{
     Change, ChangeKind, PropagationResult, PropagationTracker, Truth,
 };
+use crate::observe::truth_check;
 use crate::report::{
     self,
     summary::{RunInfo, Summary, TimelineChange},
@@ -268,6 +269,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             live: live_tx,
             t0,
             duration: scenario.duration,
+            seed,
         },
     ));
     let timeline: Vec<_> = scenario
@@ -322,7 +324,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             )),
         }
     }
-    let (mut metrics, trackers) = aggregator.await.map_err(|e| RunError {
+    let (mut metrics, trackers, reservoir) = aggregator.await.map_err(|e| RunError {
         exit: Exit::Internal,
         message: format!("aggregator failed: {e}"),
     })?;
@@ -339,6 +341,10 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         eprintln!("warning: latency.hlog not written: {e}");
     }
 
+    let classifier = match target.double_admin() {
+        Some(admin) => check_classifier(admin, &reservoir).await,
+        None => None,
+    };
     let truth = target.admin.propagation().await.ok();
     let results: Vec<PropagationResult> = trackers
         .iter()
@@ -367,6 +373,10 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         &metrics,
         &results,
     );
+    summary.classifier = classifier;
+    summary
+        .verdict_lines
+        .extend(report::summary::classifier_verdict(&summary));
     summary.timeline = changes
         .iter()
         .map(|c| TimelineChange {
@@ -476,6 +486,44 @@ fn set_rate_targets(metrics: &mut Metrics, entries: &[EntryPlan], duration: Dura
     }
 }
 
+/// Looks the sampled request ids up in the double's ground truth and
+/// tallies the confusion matrix; `None` (with a warning) if the double
+/// cannot be asked — the run's measurements stand without it.
+async fn check_classifier(
+    admin: &crate::target::AdminClient,
+    reservoir: &truth_check::Reservoir,
+) -> Option<truth_check::ClassifierCheck> {
+    let ids: Vec<String> = reservoir
+        .sample()
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut verdicts = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::sim::admin::MAX_LOOKUP_IDS) {
+        match admin.requests(chunk).await {
+            Ok(found) if found.len() == chunk.len() => {
+                verdicts.extend(found.into_iter().map(|t| match t {
+                    crate::target::admin::RequestTruth::Found { verdict } => Some(verdict.kind),
+                    _ => None,
+                }))
+            }
+            Ok(found) => {
+                eprintln!(
+                    "warning: the double answered {} verdicts for {} request ids; classifier check skipped",
+                    found.len(),
+                    chunk.len()
+                );
+                return None;
+            }
+            Err(e) => {
+                eprintln!("warning: classifier check skipped: {e}");
+                return None;
+            }
+        }
+    }
+    Some(truth_check::tally(reservoir, &verdicts))
+}
+
 /// What the aggregator needs besides its inputs.
 struct AggregateContext {
     /// Fleet size at start (trackers grow with scale-out).
@@ -488,6 +536,8 @@ struct AggregateContext {
     live: tokio::sync::watch::Sender<crate::live::Snapshot>,
     t0: tokio::time::Instant,
     duration: Duration,
+    /// The run seed: the truth-check sample is drawn from it.
+    seed: u64,
 }
 
 /// Consumes observations and change acknowledgements until every sender is gone.
@@ -496,7 +546,11 @@ async fn aggregate(
     mut observations: mpsc::Receiver<Event>,
     mut changes: mpsc::Receiver<ChangeRecord>,
     ctx: AggregateContext,
-) -> (Metrics, Vec<(ChangeRecord, PropagationTracker)>) {
+) -> (
+    Metrics,
+    Vec<(ChangeRecord, PropagationTracker)>,
+    truth_check::Reservoir,
+) {
     let AggregateContext {
         instances,
         probe_names,
@@ -504,7 +558,9 @@ async fn aggregate(
         live,
         t0,
         duration,
+        seed,
     } = ctx;
+    let mut reservoir = truth_check::Reservoir::new(seed, truth_check::SAMPLE_SIZE);
     let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
     let mut changes_open = true;
     let mut last_action: Option<(f64, String)> = None;
@@ -543,6 +599,7 @@ async fn aggregate(
                 for h in metrics.drain_sealed_histograms() {
                     let _ = hlog.send(h);
                 }
+                reservoir.offer(o.request_id.as_deref(), o.outcome.class);
                 // The request was evaluated about when it was sent.
                 let sent = o.intended + o.latency_corrected.saturating_sub(o.latency_raw);
                 for (record, tracker) in &mut trackers {
@@ -579,7 +636,7 @@ async fn aggregate(
             }
         }
     }
-    (metrics, trackers)
+    (metrics, trackers, reservoir)
 }
 
 /// The double's record of the IAM version a change created, converted to

@@ -142,6 +142,7 @@ fn compare_passes_a_run_against_itself_and_fails_a_regression() {
     );
     let base = dir.join("base");
     hlog_holds_every_request(&base);
+    classifier_matches_the_ground_truth(&base);
     let events = std::fs::read_to_string(base.join("events.csv")).expect("events.csv");
     let rows: Vec<Vec<&str>> = events
         .lines()
@@ -298,6 +299,43 @@ fn hlog_holds_every_request(dir: &Path) {
     assert!(
         tags.contains("s3:GetObject/ok") && tags.contains("s3:GetObject/access_denied"),
         "{tags:?}"
+    );
+}
+
+/// Every request of a short run is in the truth sample; each one the
+/// harness counted ok the double served, each denial it denied.
+fn classifier_matches_the_ground_truth(dir: &Path) {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    let c = &s["classifier"];
+    let total = s["requests_total"].as_u64().expect("total");
+    assert_eq!(c["sampled"].as_u64(), Some(total), "{c}");
+    assert_eq!(c["found"].as_u64(), Some(total), "{c}");
+    assert_eq!(c["agreement"].as_f64(), Some(1.0), "{c}");
+    let cell = |truth: &str, class: &str| {
+        c["matrix"]
+            .as_array()
+            .expect("matrix")
+            .iter()
+            .find(|m| m["truth"] == truth && m["class"] == class)
+            .and_then(|m| m["count"].as_u64())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        cell("ok", "ok"),
+        s["counts_by_class"]["ok"].as_u64().expect("ok")
+    );
+    assert_eq!(
+        cell("denied", "access_denied"),
+        s["counts_by_class"]["access_denied"]
+            .as_u64()
+            .expect("denied")
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    assert!(
+        md.contains("## Classifier vs ground truth\n\n100.00 % agreement"),
+        "{md}"
     );
 }
 

@@ -1,7 +1,9 @@
 //! Observation: the outcome vocabulary, the SDK-error classifier, interval
-//! metrics, and the propagation tracker. Nothing here does I/O.
+//! metrics, the propagation tracker and the classifier's truth check.
+//! Nothing here does I/O.
 
 pub mod classify;
 pub mod metrics;
 pub mod outcome;
 pub mod propagation;
+pub mod truth_check;

@@ -52,6 +52,14 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
             writeln!(out, "  - {line}")?;
         }
     }
+    if let Some(c) = &summary.classifier {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "classifier: {}",
+            crate::report::markdown::classifier_line(c)
+        )?;
+    }
     if !summary.thresholds.is_empty() {
         writeln!(out)?;
         writeln!(out, "thresholds")?;

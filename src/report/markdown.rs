@@ -13,6 +13,33 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The classifier check in one sentence.
+pub fn classifier_line(c: &crate::observe::truth_check::ClassifierCheck) -> String {
+    let agreement = c.agreement.map_or_else(
+        || "no verdict with a single right class".to_owned(),
+        |a| format!("{:.2} % agreement", a * 100.0),
+    );
+    let mut line = format!(
+        "{agreement} with the double's ground truth over {} sampled of {} requests with an id ({} found",
+        fmt_count(c.sampled as u64),
+        fmt_count(c.requests_with_id),
+        fmt_count(c.found)
+    );
+    if c.not_found > 0 {
+        line.push_str(&format!(", {} no longer known", fmt_count(c.not_found)));
+    }
+    line.push(')');
+    let no_id: u64 = c.no_request_id.values().sum();
+    if no_id > 0 {
+        line.push_str(&format!(
+            "; {} requests never got an answer with an id",
+            fmt_count(no_id)
+        ));
+    }
+    line.push('.');
+    line
+}
+
 /// The one-line headline: what a reader must know first.
 pub fn headline(summary: &Summary) -> String {
     let failed = summary.thresholds.iter().filter(|t| !t.passed).count();
@@ -153,6 +180,34 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
                 ms(p.truth_delay_ms.map(|t| t.max)),
                 p.error_ms_max
                     .map_or_else(|| "-".to_owned(), |e| format!("{e:+.0} ms")),
+            )?;
+        }
+    }
+
+    if let Some(c) = &summary.classifier {
+        writeln!(out)?;
+        writeln!(out, "## Classifier vs ground truth")?;
+        writeln!(out)?;
+        writeln!(out, "{}", classifier_line(c))?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| double's verdict | harness class | requests | agrees | example request id |"
+        )?;
+        writeln!(out, "|---|---|---:|---|---|")?;
+        for m in &c.matrix {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | `{}` |",
+                m.truth,
+                m.class.as_str(),
+                fmt_count(m.count),
+                match m.agrees {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "-",
+                },
+                m.example_request_id
             )?;
         }
     }

@@ -425,6 +425,10 @@ pub struct Summary {
     /// Measured changes pooled per kind (grant, revoke).
     #[serde(default)]
     pub propagation_by_kind: Vec<PropagationAggregate>,
+    /// The classifier against the double's ground truth (a sample of
+    /// requests looked up by id); `null` against other targets.
+    #[serde(default)]
+    pub classifier: Option<crate::observe::truth_check::ClassifierCheck>,
     /// Every `[[timeline]]` action the run applied, in order (measured or not).
     pub timeline: Vec<TimelineChange>,
     /// What it means, in plain words ([`verdict_lines`]).
@@ -508,6 +512,7 @@ impl Summary {
             ops,
             propagation: propagation.iter().map(PropagationSummary::from).collect(),
             propagation_by_kind: PropagationAggregate::pool(propagation),
+            classifier: None,
             timeline: Vec::new(),
             verdict_lines: Vec::new(),
             thresholds: Vec::new(),
@@ -719,6 +724,31 @@ fn propagation_verdict(s: &Summary, p: &PropagationSummary, lines: &mut Vec<Stri
             fmt_signed_ms(error)
         ));
     }
+}
+
+/// The classifier check in words, when it found disagreements or could
+/// not judge: agreement itself is in the reports' tables.
+pub fn classifier_verdict(s: &Summary) -> Option<String> {
+    let c = s.classifier.as_ref()?;
+    let wrong: Vec<&crate::observe::truth_check::MatrixCell> = c
+        .matrix
+        .iter()
+        .filter(|m| m.agrees == Some(false))
+        .collect();
+    if wrong.is_empty() {
+        return None;
+    }
+    let n: u64 = wrong.iter().map(|m| m.count).sum();
+    let first = wrong[0];
+    Some(format!(
+        "The classifier disagreed with the double's ground truth on {} of {} sampled requests (e.g. the double \
+         said {} and the harness counted {}: request {}) — treat those classes' counts with care.",
+        fmt_count(n),
+        fmt_count(c.found),
+        first.truth,
+        first.class.as_str(),
+        first.example_request_id
+    ))
 }
 
 fn access_denied_verdict(s: &Summary, op: &OpSummary, lines: &mut Vec<String>) {

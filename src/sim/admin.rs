@@ -10,6 +10,7 @@
 //! | `GET health` | clock origin, seed |
 //! | `GET propagation` | model settings, every version's application times |
 //! | `GET requests/{id}` | the verdict behind a request id |
+//! | `POST requests/lookup` | `{"ids": [...]}` (at most 10,000) → `{"verdicts": [...]}`, in order |
 //! | `GET stats` | whole-run verdict counts by `kind:service:Api` |
 //! | `GET counters` | rows of (service, api, ok, denied, throttled, auth_failed, error, fault) |
 //! | `GET state` | roles, policies, profiles, buckets, instances, versions |
@@ -66,6 +67,8 @@ pub fn refuse_remote(peer: SocketAddr) -> Response<Bytes> {
 
 /// Largest admin request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most request ids one `POST requests/lookup` answers.
+pub const MAX_LOOKUP_IDS: usize = 10_000;
 
 async fn body(req: Request<Incoming>) -> Result<Bytes, Response<Bytes>> {
     match Limited::new(req.into_body(), MAX_BODY_BYTES)
@@ -292,6 +295,43 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
                     format!("{raw:?} is not a request id (16 hex digits)"),
                 ),
             }
+        }
+        (Method::POST, "requests/lookup") => {
+            #[derive(Deserialize)]
+            struct Ids {
+                ids: Vec<String>,
+            }
+            let body = match body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let ids: Ids = match serde_json::from_slice(&body) {
+                Ok(ids) => ids,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("expected {{\"ids\": [\"request id\", ...]}}: {e}"),
+                    );
+                }
+            };
+            if ids.ids.len() > MAX_LOOKUP_IDS {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "{} ids in one lookup; at most {MAX_LOOKUP_IDS}: split the list",
+                        ids.ids.len()
+                    ),
+                );
+            }
+            let verdicts: Vec<serde_json::Value> = ids
+                .ids
+                .iter()
+                .map(|raw| match raw.parse::<RequestId>() {
+                    Ok(id) => serde_json::to_value(state.truth.lookup(id)).unwrap_or_default(),
+                    Err(_) => serde_json::json!({"status": "unknown"}),
+                })
+                .collect();
+            json(StatusCode::OK, serde_json::json!({ "verdicts": verdicts }))
         }
         (Method::POST, "instances") => {
             let body = match body(req).await {

@@ -198,6 +198,20 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /_iamstorm/requests/lookup`: the verdicts behind `ids`, in
+    /// order (at most `sim::admin::MAX_LOOKUP_IDS` per call).
+    pub async fn requests(&self, ids: &[String]) -> Result<Vec<RequestTruth>, AdminError> {
+        #[derive(Deserialize)]
+        struct Verdicts {
+            verdicts: Vec<RequestTruth>,
+        }
+        let body = serde_json::json!({ "ids": ids }).to_string();
+        let v: Verdicts = self
+            .call(http::Method::POST, "requests/lookup", Some(body))
+            .await?;
+        Ok(v.verdicts)
+    }
+
     /// Waits until every replica enforces the newest IAM version, by
     /// reading the double's own schedule (no guessing with sleeps: the
     /// wait ends at the instant the ground truth says it is done).
