@@ -127,7 +127,21 @@ pub fn sim_config(scenario: &Scenario, seed: u64) -> SimConfig {
         },
         quotas: s.quotas.clone(),
         new_credential_lag: s.new_credential_lag,
-        ..SimConfig::default()
+        ..imds_config(s, SimConfig::default())
+    }
+}
+
+/// `[sim.imds]` over `base`.
+fn imds_config(s: &crate::scenario::SimSettings, base: SimConfig) -> SimConfig {
+    SimConfig {
+        instance_credentials_ttl: s
+            .imds_credentials_ttl
+            .unwrap_or(base.instance_credentials_ttl),
+        instance_credentials_rotate_before: s
+            .imds_rotate_before
+            .unwrap_or(base.instance_credentials_rotate_before),
+        imds_association_lag: s.imds_association_lag.unwrap_or(base.imds_association_lag),
+        ..base
     }
 }
 
@@ -374,6 +388,8 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         &results,
     );
     summary.classifier = classifier;
+    // Knees read the thresholds (an op's p99 SLO): judge those first.
+    let rows = report::csv::rows_from_metrics(&metrics);
     summary
         .verdict_lines
         .extend(report::summary::classifier_verdict(&summary));
@@ -404,6 +420,10 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         })?;
         summary.thresholds = crate::thresholds::evaluate_all(&gates, &judged);
     }
+    summary.knees = report::knee::find(&summary, &rows);
+    summary
+        .verdict_lines
+        .extend(summary.knees.iter().map(report::knee::verdict));
     let events = report::events::events(&summary.timeline, &results);
     report::write_atomic(&out_dir.join(report::EVENTS_CSV), |w| {
         report::events::write(&events, w)

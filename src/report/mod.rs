@@ -14,6 +14,7 @@ pub mod hlog;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod knee;
 pub mod markdown;
 pub mod summary;
 

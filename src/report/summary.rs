@@ -425,6 +425,9 @@ pub struct Summary {
     /// Measured changes pooled per kind (grant, revoke).
     #[serde(default)]
     pub propagation_by_kind: Vec<PropagationAggregate>,
+    /// Capacity knees of ramped ops (`report::knee`).
+    #[serde(default)]
+    pub knees: Vec<crate::report::knee::Knee>,
     /// The classifier against the double's ground truth (a sample of
     /// requests looked up by id); `null` against other targets.
     #[serde(default)]
@@ -513,6 +516,7 @@ impl Summary {
             propagation: propagation.iter().map(PropagationSummary::from).collect(),
             propagation_by_kind: PropagationAggregate::pool(propagation),
             classifier: None,
+            knees: Vec::new(),
             timeline: Vec::new(),
             verdict_lines: Vec::new(),
             thresholds: Vec::new(),
@@ -846,6 +850,31 @@ fn other_failures_verdict(s: &Summary, lines: &mut Vec<String>) {
             were(auth),
             details_suffix(s, OutcomeClass::AuthError)
         ));
+        let expired: u64 = s
+            .ops
+            .iter()
+            .filter_map(|op| {
+                op.details_by_class
+                    .get(&OutcomeClass::AuthError)?
+                    .get("ExpiredToken")
+            })
+            .sum();
+        let from_s = s
+            .ops
+            .iter()
+            .filter_map(|op| op.class_spans.get(&OutcomeClass::AuthError))
+            .map(|span| span.first_s)
+            .reduce(f64::min);
+        if let (true, Some(from_s)) = (expired > 0, from_s) {
+            lines.push(format!(
+                "{} {} signed with expired credentials (ExpiredToken) from {}: the SDK kept signing with credentials \
+                 it could not refresh — check IMDS health and throttling around credential rotation. Applications \
+                 often log this as \"access denied\"; it is not a policy decision.",
+                fmt_requests(expired),
+                were(expired),
+                fmt_s(from_s)
+            ));
+        }
     }
     let client = count(OutcomeClass::ClientError);
     if client > 0 {

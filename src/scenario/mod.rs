@@ -128,6 +128,10 @@ pub struct SimSettings {
     pub new_credential_lag: Duration,
     /// Token-bucket rates.
     pub quotas: Quotas,
+    /// `[sim.imds]` overrides of the double's IMDS timings (`None`: its default).
+    pub imds_credentials_ttl: Option<Duration>,
+    pub imds_rotate_before: Option<Duration>,
+    pub imds_association_lag: Option<Duration>,
     /// Fault rules, validated, with windows relative to the run's start
     /// (`after_ms`/`for_ms`): the harness posts them to the admin API when
     /// the load starts.
@@ -146,6 +150,9 @@ impl Default for SimSettings {
             new_credential_lag: Duration::ZERO,
             quotas: Quotas::default(),
             faults: Vec::new(),
+            imds_credentials_ttl: None,
+            imds_rotate_before: None,
+            imds_association_lag: None,
         }
     }
 }
@@ -984,6 +991,15 @@ impl Validator<'_> {
         let base_quotas = base.as_ref().map(|b| b.quotas.clone()).unwrap_or_default();
         let quotas = self.quotas(raw.quotas.as_ref(), &base_quotas);
         let faults: Vec<Option<FaultSpec>> = raw.faults.iter().map(|f| self.fault(f)).collect();
+        let imds_default = model::RawSimImds::default();
+        let imds = raw.imds.as_ref().unwrap_or(&imds_default);
+        let mut imds_duration = |v: &Option<Text>, field: &str| match v {
+            None => Some(None),
+            Some(v) => self.duration(v, field).map(Some),
+        };
+        let imds_credentials_ttl = imds_duration(&imds.credentials_ttl, "credentials_ttl");
+        let imds_rotate_before = imds_duration(&imds.rotate_before, "rotate_before");
+        let imds_association_lag = imds_duration(&imds.association_lag, "association_lag");
         Some(SimSettings {
             account_id: account_id?,
             propagation: propagation?,
@@ -994,6 +1010,9 @@ impl Validator<'_> {
             new_credential_lag: new_credential_lag?,
             quotas: quotas?,
             faults: faults.into_iter().collect::<Option<Vec<_>>>()?,
+            imds_credentials_ttl: imds_credentials_ttl?,
+            imds_rotate_before: imds_rotate_before?,
+            imds_association_lag: imds_association_lag?,
         })
     }
 

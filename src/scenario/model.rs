@@ -302,6 +302,23 @@ pub(crate) struct RawSim {
     /// `[[sim.faults]]`: faults injected while the load runs.
     #[serde(default)]
     pub faults: Vec<RawFault>,
+    /// `[sim.imds]`: the instance metadata service's timings.
+    pub imds: Option<RawSimImds>,
+}
+
+/// `[sim.imds]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSimImds {
+    /// Lifetime of the credentials IMDS serves; default `"6h"` (AWS's
+    /// instance-profile sessions last about 6 hours, assumption).
+    pub credentials_ttl: Option<Text>,
+    /// IMDS mints new credentials this long before the old expire; default
+    /// `"5m"` (AWS: "at least five minutes"), capped at half the TTL.
+    pub rotate_before: Option<Text>,
+    /// How long an instance-profile association change takes to reach IMDS;
+    /// default `"5s"` (assumption; a reboot applies it at once).
+    pub association_lag: Option<Text>,
 }
 
 /// `[sim.propagation]`.
