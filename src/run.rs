@@ -10,13 +10,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::chaos::{self, ChangeRecord};
 use crate::exit::Exit;
-use crate::fleet::{self, GroupSpec, SimInstance};
+use crate::fleet::{self, Fleet, GroupSpec};
 use crate::load::{self, EntryPlan, Event};
 use crate::observe::metrics::{Metrics, Sample, saturating_us};
 use crate::observe::propagation::{
     Change, ChangeKind, PropagationResult, PropagationTracker, Truth,
 };
 use crate::observe::truth_check;
+use crate::report::summary::ClassCounts;
 use crate::report::{
     self,
     summary::{RunInfo, Summary, TimelineChange},
@@ -177,6 +178,8 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let target = Target::embedded(sim_config(scenario, seed))
         .await
         .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?;
+    // Shared with the timeline, which launches instances on scale-out.
+    let target = Arc::new(target);
     say(format!("double: {}", target.endpoint_url));
     if target.double_admin().is_none()
         && let Some(action) = chaos::double_only(&scenario.timeline).first()
@@ -207,20 +210,20 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         })
         .collect();
     let sdk = SdkSettings::from(&scenario.sdk);
-    let fleet = fleet::launch(&target, &groups, &sdk)
+    let launched = fleet::launch(&target, &groups, &sdk)
         .await
         .map_err(target_error)?;
-    let booted = fleet
+    let booted = launched
         .iter()
         .filter(|i| i.boot.outcome.class == crate::observe::outcome::OutcomeClass::Ok)
         .count();
     say(format!(
         "fleet: {} instances launched, {booted} got credentials from IMDS",
-        fleet.len()
+        launched.len()
     ));
 
-    let entries = Arc::new(plan_entries(scenario, &fleet));
-    let fleet = Arc::new(fleet);
+    let entries = Arc::new(plan_entries(scenario));
+    let fleet = Arc::new(Fleet::new(launched, &groups));
     let mut metrics = Metrics::new(entries.iter().map(|e| e.name.clone()).collect(), INTERVAL)
         .with_seal_lag(sdk.operation_timeout + Duration::from_secs(5));
     set_rate_targets(&mut metrics, &entries, scenario.duration);
@@ -298,10 +301,13 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         iam: iam.clone(),
         s3: clients::s3(&operator),
         admin: target.double_admin().cloned(),
-        instances: fleet
-            .iter()
-            .map(|i| (i.group.clone(), i.instance_id.clone()))
-            .collect(),
+        fleet: Some(fleet.clone()),
+        instances: Vec::new(),
+        launcher: Some(chaos::Launcher {
+            target: target.clone(),
+            sdk: sdk.clone(),
+            t0,
+        }),
     };
     let chaos = tokio::spawn(chaos::run(
         timeline,
@@ -338,10 +344,11 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             )),
         }
     }
-    let (mut metrics, trackers, reservoir) = aggregator.await.map_err(|e| RunError {
-        exit: Exit::Internal,
-        message: format!("aggregator failed: {e}"),
-    })?;
+    let (mut metrics, trackers, reservoir, per_instance) =
+        aggregator.await.map_err(|e| RunError {
+            exit: Exit::Internal,
+            message: format!("aggregator failed: {e}"),
+        })?;
     // The aggregator dropped the snapshot sender: the display clears itself.
     let _ = display.await;
     metrics.finish();
@@ -388,6 +395,28 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         &results,
     );
     summary.classifier = classifier;
+    summary.boots = fleet
+        .all()
+        .iter()
+        .map(|i| report::summary::BootSummary {
+            instance: i.index,
+            instance_id: i.instance_id.clone(),
+            group: i.group.clone(),
+            template_version: i.template_version,
+            launched_at_s: i.launched_at_s,
+            boot_ms: i.boot.duration.as_secs_f64() * 1000.0,
+            class: i.boot.outcome.class,
+            detail: i.boot.outcome.detail.clone(),
+            retired: i.retired.load(std::sync::atomic::Ordering::Acquire),
+            counts_by_class: per_instance.get(i.index).copied().unwrap_or_default(),
+        })
+        .collect();
+    summary
+        .verdict_lines
+        .extend(report::summary::launch_template_verdict(&summary));
+    summary
+        .verdict_lines
+        .extend(report::summary::boot_verdict(&summary));
     // Knees read the thresholds (an op's p99 SLO): judge those first.
     let rows = report::csv::rows_from_metrics(&metrics);
     summary
@@ -443,16 +472,11 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     })
 }
 
-fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
+fn plan_entries(scenario: &Scenario) -> Vec<EntryPlan> {
     scenario
         .load
         .iter()
         .map(|l| {
-            let instances = fleet
-                .iter()
-                .filter(|i| l.group.as_ref().is_none_or(|g| *g == i.group))
-                .map(|i| i.index)
-                .collect();
             let bucket = l.bucket.clone().unwrap_or_default();
             let size = scenario
                 .buckets
@@ -478,7 +502,7 @@ fn plan_entries(scenario: &Scenario, fleet: &[SimInstance]) -> Vec<EntryPlan> {
                 model: l.model.clone(),
                 start: l.start,
                 end: l.end,
-                instances,
+                group: l.group.clone(),
             }
         })
         .collect()
@@ -570,6 +594,7 @@ async fn aggregate(
     Metrics,
     Vec<(ChangeRecord, PropagationTracker)>,
     truth_check::Reservoir,
+    Vec<ClassCounts>,
 ) {
     let AggregateContext {
         instances,
@@ -581,6 +606,8 @@ async fn aggregate(
         seed,
     } = ctx;
     let mut reservoir = truth_check::Reservoir::new(seed, truth_check::SAMPLE_SIZE);
+    // Requests by class per instance: which instances were denied.
+    let mut per_instance: Vec<ClassCounts> = Vec::new();
     let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
     let mut changes_open = true;
     let mut last_action: Option<(f64, String)> = None;
@@ -620,6 +647,12 @@ async fn aggregate(
                     let _ = hlog.send(h);
                 }
                 reservoir.offer(o.request_id.as_deref(), o.outcome.class);
+                if o.instance < crate::observe::propagation::MAX_INSTANCES {
+                    if o.instance >= per_instance.len() {
+                        per_instance.resize(o.instance + 1, ClassCounts::default());
+                    }
+                    per_instance[o.instance].add(o.outcome.class, 1);
+                }
                 // The request was evaluated about when it was sent.
                 let sent = o.intended + o.latency_corrected.saturating_sub(o.latency_raw);
                 for (record, tracker) in &mut trackers {
@@ -656,7 +689,7 @@ async fn aggregate(
             }
         }
     }
-    (metrics, trackers, reservoir)
+    (metrics, trackers, reservoir, per_instance)
 }
 
 /// The double's record of the IAM version a change created, converted to

@@ -24,7 +24,9 @@ fn clients(sim: &SimHandle, instances: Vec<(String, String)>) -> Clients {
         iam: aws_sdk_iam::Client::new(&op),
         s3: s3(&op),
         admin: Some(admin(sim)),
+        fleet: None,
         instances,
+        launcher: None,
     }
 }
 

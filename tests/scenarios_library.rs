@@ -60,7 +60,7 @@ fn every_library_scenario_validates() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 9, "{files:?}");
+    assert!(files.len() >= 10, "{files:?}");
     for file in files {
         let out = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
             .arg("validate")
@@ -226,4 +226,90 @@ fn the_capacity_ramp_finds_its_knee() {
         .expect("served while throttled");
     assert!((270.0..=330.0).contains(&sustained), "{knee}");
     assert!(verdict_has(&s, "Capacity knee of reads"), "{s}");
+}
+
+#[test]
+fn an_outdated_launch_template_denies_only_the_instances_it_launched() {
+    let s = run("outdated-launch-template");
+    let boots = s["boots"].as_array().expect("boots");
+    assert_eq!(boots.len(), 10, "2 at start, 4 at 3 s, 4 at 7 s");
+    for b in boots {
+        let version = b["template_version"].as_u64().expect("version");
+        let denied = b["counts_by_class"]["access_denied"].as_u64().expect("n");
+        let ok = b["counts_by_class"]["ok"].as_u64().expect("n");
+        match version {
+            // Launched from the stale template: every request denied, retired at 7 s.
+            2 => {
+                assert!(denied > 0 && ok == 0, "{b}");
+                assert_eq!(b["retired"], true, "{b}");
+                assert!(
+                    (2.9..3.5).contains(&b["launched_at_s"].as_f64().expect("t")),
+                    "{b}"
+                );
+            }
+            // The original fleet and the replacements: never denied.
+            1 | 3 => assert!(denied == 0 && ok > 0, "{b}"),
+            other => panic!("unexpected template version {other}: {b}"),
+        }
+    }
+    let span = &op(&s, "reads")["class_spans"]["access_denied"];
+    assert_eq!(span["first_s"].as_f64(), Some(3.0), "{span}");
+    assert!(span["last_s"].as_f64().expect("last") <= 7.0, "{span}");
+    assert!(verdict_has(&s, "launched from template v2"), "{s}");
+}
+
+#[test]
+fn scale_actions_are_checked_before_the_run() {
+    let dir = std::env::temp_dir().join(format!("iamstorm-library-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"name = "bad"
+duration = "5s"
+[[iam.roles]]
+name = "r"
+trust = "ec2"
+[[iam.instance_profiles]]
+name = "p"
+role = "r"
+[[fleet]]
+group = "web"
+instance_profile = "p"
+instances = 1
+workers_per_instance = 1
+[[load]]
+op = "sts:GetCallerIdentity"
+rate = 1
+[[timeline]]
+at = "1s"
+action = "scale-out"
+group = "web"
+to = 3
+by = 2
+[[timeline]]
+at = "2s"
+action = "set-launch-template"
+group = "api"
+instance_profile = "nope"
+"#,
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":19:10: error: scale-out needs exactly one of `to` and `by`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\"api\""), "unknown group named: {stderr}");
+    assert!(
+        stderr.contains("\"nope\""),
+        "unknown profile named: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,16 +5,20 @@
 //! `faults` through the embedded double's admin API.
 
 mod faults;
+mod fleet;
 mod iam;
 mod imds;
 mod s3;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::fleet::Fleet;
 use crate::scenario::{Measure, TimelineAction, TimelineKind};
-use crate::target::AdminClient;
+use crate::target::clients::SdkSettings;
+use crate::target::{AdminClient, Target};
 
 /// One applied (or failed) timeline action.
 #[derive(Clone, Debug)]
@@ -43,8 +47,22 @@ pub struct Clients {
     /// The double's admin API; `None` when the target is not the embedded
     /// double (then double-only actions are refused before the run).
     pub admin: Option<AdminClient>,
-    /// `(group, instance id)` of every launched instance.
+    /// The run's instances (IMDS actions address the running ones; scale
+    /// actions change them); `None` outside a run, where `instances` is used.
+    pub fleet: Option<Arc<Fleet>>,
+    /// `(group, instance id)` of instances to address when there is no fleet.
     pub instances: Vec<(String, String)>,
+    /// Launches instances for scale-out; `None` where the target cannot.
+    pub launcher: Option<Launcher>,
+}
+
+/// What launching instances mid-run takes.
+#[derive(Clone)]
+pub struct Launcher {
+    pub target: Arc<Target>,
+    pub sdk: SdkSettings,
+    /// The load's start: launched instances record when they joined.
+    pub t0: tokio::time::Instant,
 }
 
 /// The outcome of one action, before it is stamped.
@@ -99,9 +117,40 @@ pub async fn run(
 /// Applies one action now; its errors are data in [`Applied::result`].
 pub async fn apply(clients: &Clients, kind: &TimelineKind) -> Applied {
     match kind {
+        TimelineKind::ScaleOut { group, size } => match (&clients.fleet, &clients.launcher) {
+            (Some(f), Some(launcher)) => fleet::scale_out(f, launcher, group, *size).await,
+            _ => refused(kind),
+        },
+        TimelineKind::ScaleIn { group, size } => match &clients.fleet {
+            Some(f) => fleet::scale_in(f, group, *size),
+            None => refused(kind),
+        },
+        TimelineKind::SetLaunchTemplate {
+            group,
+            instance_profile,
+            workers_per_instance,
+        } => match &clients.fleet {
+            Some(f) => fleet::set_launch_template(
+                f,
+                group,
+                instance_profile.as_deref(),
+                *workers_per_instance,
+            ),
+            None => refused(kind),
+        },
         TimelineKind::ImdsOutage { .. } | TimelineKind::ImdsThrottle { .. } => {
             match &clients.admin {
-                Some(admin) => imds::apply(admin, &clients.instances, kind).await,
+                Some(admin) => {
+                    let instances: Vec<(String, String)> = match &clients.fleet {
+                        Some(fleet) => fleet
+                            .active(None)
+                            .iter()
+                            .map(|i| (i.group.clone(), i.instance_id.clone()))
+                            .collect(),
+                        None => clients.instances.clone(),
+                    };
+                    imds::apply(admin, &instances, kind).await
+                }
                 None => refused(kind),
             }
         }

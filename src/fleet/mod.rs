@@ -3,8 +3,15 @@
 //! pool and SDK clients, and a cap on requests in flight (its workers).
 //! Boot = IMDS token + credential fetch, timed and classified, so a
 //! credential stampede on scale-out is visible.
+//!
+//! [`Fleet`] is the run's registry: instances launched at start and by
+//! `scale-out`, each group's launch template versions (new instances use the
+//! current one), and retirement by `scale-in`. Senders read it through a
+//! version number, so membership changes cost them nothing until they happen.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -32,6 +39,15 @@ pub struct Boot {
     pub outcome: Outcome,
 }
 
+/// One version of a group's launch template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchTemplate {
+    /// 1 for the scenario's `[[fleet]]` entry, then +1 per `set-launch-template`.
+    pub version: u32,
+    pub instance_profile: Option<String>,
+    pub workers_per_instance: u32,
+}
+
 /// A running simulated instance.
 pub struct SimInstance {
     /// Position in the fleet, stable for the run (reports key on it).
@@ -46,6 +62,131 @@ pub struct SimInstance {
     /// One permit per worker: the cap on requests in flight.
     pub workers: Arc<Semaphore>,
     pub boot: Boot,
+    /// The launch template version it was launched with.
+    pub template_version: u32,
+    /// When it was launched, s since the load started (0 for the first fleet).
+    pub launched_at_s: f64,
+    /// Set by `scale-in`: it sends nothing more.
+    pub retired: AtomicBool,
+}
+
+/// The run's instances and launch templates.
+pub struct Fleet {
+    instances: RwLock<Vec<Arc<SimInstance>>>,
+    /// Bumped on every membership change.
+    version: AtomicU64,
+    templates: Mutex<HashMap<String, LaunchTemplate>>,
+}
+
+impl Fleet {
+    /// The fleet launched at start; each group's template is version 1.
+    pub fn new(instances: Vec<SimInstance>, groups: &[GroupSpec]) -> Fleet {
+        let templates = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.group.clone(),
+                    LaunchTemplate {
+                        version: 1,
+                        instance_profile: g.instance_profile.clone(),
+                        workers_per_instance: g.workers_per_instance,
+                    },
+                )
+            })
+            .collect();
+        Fleet {
+            instances: RwLock::new(instances.into_iter().map(Arc::new).collect()),
+            version: AtomicU64::new(0),
+            templates: Mutex::new(templates),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<SimInstance>>> {
+        self.instances.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Instances ever launched (retired ones included: indexes are stable).
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The instance at `index`.
+    pub fn get(&self, index: usize) -> Option<Arc<SimInstance>> {
+        self.read().get(index).cloned()
+    }
+
+    /// Every instance ever launched, in index order.
+    pub fn all(&self) -> Vec<Arc<SimInstance>> {
+        self.read().clone()
+    }
+
+    /// Changes whenever an instance joins or retires.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Running instances of `groups` (all groups when `None`), in index order.
+    pub fn active(&self, groups: Option<&[String]>) -> Vec<Arc<SimInstance>> {
+        self.read()
+            .iter()
+            .filter(|i| !i.retired.load(Ordering::Acquire))
+            .filter(|i| groups.is_none_or(|g| g.contains(&i.group)))
+            .cloned()
+            .collect()
+    }
+
+    /// The group's current launch template.
+    pub fn template(&self, group: &str) -> Option<LaunchTemplate> {
+        self.templates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group)
+            .cloned()
+    }
+
+    /// Makes a new template version current; returns it.
+    pub fn set_template(
+        &self,
+        group: &str,
+        instance_profile: Option<String>,
+        workers_per_instance: Option<u32>,
+    ) -> Option<LaunchTemplate> {
+        let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
+        let t = templates.get_mut(group)?;
+        t.version += 1;
+        if let Some(p) = instance_profile {
+            t.instance_profile = Some(p);
+        }
+        if let Some(w) = workers_per_instance {
+            t.workers_per_instance = w;
+        }
+        Some(t.clone())
+    }
+
+    /// Adds instances (they get the next indexes).
+    pub fn join(&self, new: Vec<SimInstance>) {
+        let mut all = self.instances.write().unwrap_or_else(|e| e.into_inner());
+        for mut i in new {
+            i.index = all.len();
+            all.push(Arc::new(i));
+        }
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Retires the newest `n` running instances of `group`; returns them.
+    pub fn retire_newest(&self, group: &str, n: usize) -> Vec<Arc<SimInstance>> {
+        let mut running = self.active(Some(&[group.to_owned()]));
+        let retired: Vec<Arc<SimInstance>> = running.split_off(running.len().saturating_sub(n));
+        for i in &retired {
+            i.retired.store(true, Ordering::Release);
+        }
+        self.version.fetch_add(1, Ordering::AcqRel);
+        retired
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,11 +205,24 @@ pub enum FleetError {
     },
 }
 
-/// Launches every group's instances and boots them (credential fetch) concurrently.
+/// Launches every group's instances and boots them (credential fetch)
+/// concurrently, as launch template version 1 at time 0.
 pub async fn launch(
     target: &Target,
     groups: &[GroupSpec],
     settings: &SdkSettings,
+) -> Result<Vec<SimInstance>, FleetError> {
+    launch_at(target, groups, settings, 1, 0.0).await
+}
+
+/// Launches `groups`' instances as template `version` at `at_s` and boots
+/// them concurrently (a scale-out's credential stampede is this call).
+pub async fn launch_at(
+    target: &Target,
+    groups: &[GroupSpec],
+    settings: &SdkSettings,
+    version: u32,
+    at_s: f64,
 ) -> Result<Vec<SimInstance>, FleetError> {
     let mut pending = Vec::new();
     for g in groups {
@@ -109,6 +263,9 @@ pub async fn launch(
                 credentials,
                 workers: Arc::new(Semaphore::new(g.workers_per_instance as usize)),
                 boot,
+                template_version: version,
+                launched_at_s: at_s,
+                retired: AtomicBool::new(false),
             },
         )
         .collect())

@@ -1,14 +1,18 @@
-//! The load engine. Open model: for each load entry and each instance that
-//! runs it, a pacer takes intended start times from the entry's rate
-//! profile ([`profile::Schedule`]: the rate split evenly across its
-//! instances, phases staggered, uniform or Poisson arrivals), waits for one
-//! of the instance's workers, and dispatches the call. Latency is measured
+//! The load engine. Open model: for each load entry a pacer takes intended
+//! start times from the entry's rate profile ([`profile::Schedule`]:
+//! uniform or Poisson arrivals, fleet-wide) and hands each request to the
+//! next running instance of the entry's group in turn — so the rate is
+//! split evenly over whatever instances run *at that moment*, and a
+//! scale-out or scale-in changes the split, not the rate. The request takes
+//! one of that instance's workers and is dispatched. Latency is measured
 //! from the *intended* start (coordinated-omission free, like wrk2) and also
 //! from the actual send; a start later than `LATE_THRESHOLD` is counted,
 //! never dropped. When every worker of the instance is busy at the intended
 //! start, the request is refused (the instance's in-flight cap) and reported
-//! as [`Event::Refused`], never silently dropped. Closed model: each of the entry's workers per instance
-//! loops request → answer → think; latency is from the send.
+//! as [`Event::Refused`], never silently dropped. Closed model: each of the
+//! entry's workers per instance loops request → answer → think; latency is
+//! from the send. Closed workers run on the instances present at start
+//! (scale-out adds open-model capacity only).
 
 pub mod keys;
 pub mod ops;
@@ -20,7 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use crate::fleet::SimInstance;
+use crate::fleet::{Fleet, SimInstance};
 use crate::observe::outcome::Outcome;
 use crate::scenario::{KeyPattern, LoadModel, Op};
 use profile::Schedule;
@@ -47,8 +51,8 @@ pub struct EntryPlan {
     pub model: LoadModel,
     pub start: Duration,
     pub end: Duration,
-    /// Fleet indexes that run this entry.
-    pub instances: Vec<usize>,
+    /// The `[[fleet]]` group that runs it; `None`: every group.
+    pub group: Option<String>,
 }
 
 /// What a sender reports to the aggregator.
@@ -60,7 +64,8 @@ pub enum Event {
     /// busy: it was not sent.
     Refused {
         entry: usize,
-        instance: usize,
+        /// `None` when no instance of the entry's group was running.
+        instance: Option<usize>,
         /// Intended start, since t0.
         intended: Duration,
     },
@@ -84,7 +89,7 @@ pub struct Observation {
 /// every dispatched request has reported.
 pub async fn run(
     entries: Arc<Vec<EntryPlan>>,
-    fleet: Arc<Vec<SimInstance>>,
+    fleet: Arc<Fleet>,
     t0: tokio::time::Instant,
     seed: u64,
     tx: mpsc::Sender<Event>,
@@ -92,38 +97,42 @@ pub async fn run(
 ) {
     let mut pacers = Vec::new();
     for (entry_index, entry) in entries.iter().enumerate() {
-        let n = entry.instances.len();
-        for (slot, &instance) in entry.instances.iter().enumerate() {
-            let ctx = Context {
-                entries: entries.clone(),
-                fleet: fleet.clone(),
-                entry_index,
-                instance,
-                t0,
-                seed,
-                tx: tx.clone(),
-                stop: stop.clone(),
-            };
-            match &entry.model {
-                LoadModel::Open { profile, arrivals } => {
-                    let schedule = Schedule::new(
-                        profile.clone(),
-                        entry.end.saturating_sub(entry.start),
-                        1.0 / n as f64,
-                        slot as f64 / n as f64,
-                        *arrivals,
-                        seed,
-                        STREAM_ARRIVALS | (entry_index as u64) << 20 | instance as u64,
-                    );
-                    pacers.push(tokio::spawn(Pacer { ctx, schedule }.run()));
-                }
-                LoadModel::Closed {
-                    workers_per_instance,
-                    think_time,
-                } => {
+        let ctx = Context {
+            entries: entries.clone(),
+            entry_index,
+            t0,
+            seed,
+            tx: tx.clone(),
+            stop: stop.clone(),
+        };
+        match &entry.model {
+            LoadModel::Open { profile, arrivals } => {
+                let schedule = Schedule::new(
+                    profile.clone(),
+                    entry.end.saturating_sub(entry.start),
+                    1.0,
+                    0.0,
+                    *arrivals,
+                    seed,
+                    STREAM_ARRIVALS | (entry_index as u64) << 20,
+                );
+                let pacer = Pacer {
+                    ctx,
+                    fleet: fleet.clone(),
+                    schedule,
+                };
+                pacers.push(tokio::spawn(pacer.run()));
+            }
+            LoadModel::Closed {
+                workers_per_instance,
+                think_time,
+            } => {
+                let groups = entry.group.clone().map(|g| vec![g]);
+                for instance in fleet.active(groups.as_deref()) {
                     for worker in 0..*workers_per_instance {
                         let w = ClosedWorker {
                             ctx: ctx.clone(),
+                            instance: instance.clone(),
                             worker,
                             think_time: *think_time,
                         };
@@ -149,13 +158,11 @@ const STREAM_ARRIVALS: u64 = 0xA221_0000_0000_0000;
 /// Random stream of key choices.
 const STREAM_KEYS: u64 = 0x10AD_0000;
 
-/// What every sender of one (entry, instance) shares.
+/// What every sender of one entry shares.
 #[derive(Clone)]
 struct Context {
     entries: Arc<Vec<EntryPlan>>,
-    fleet: Arc<Vec<SimInstance>>,
     entry_index: usize,
-    instance: usize,
     t0: tokio::time::Instant,
     seed: u64,
     tx: mpsc::Sender<Event>,
@@ -167,8 +174,9 @@ impl Context {
         &self.entries[self.entry_index]
     }
 
-    /// The key of request `index` of this sender.
-    fn key(&self, index: u64) -> String {
+    /// The key of request `index` of this sender (`stream` tells senders
+    /// of one entry apart).
+    fn key(&self, stream: u64, index: u64) -> String {
         let entry = self.entry();
         entry.keys.as_ref().map_or_else(String::new, |k| {
             // Built per call: a sampler is a handful of floats.
@@ -176,7 +184,7 @@ impl Context {
             let pick = sampler.pick(
                 self.seed,
                 STREAM_KEYS | self.entry_index as u64,
-                (self.instance as u64) << 40 | index,
+                stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index,
             );
             k.key(pick)
         })
@@ -184,11 +192,11 @@ impl Context {
 
     /// Sends one request and reports it. `intended` is the start the
     /// schedule meant (open) or the send itself (closed).
-    async fn send(&self, key: String, intended: tokio::time::Instant) {
+    async fn send(&self, instance: &SimInstance, key: String, intended: tokio::time::Instant) {
         let entry = self.entry();
         let sent = tokio::time::Instant::now();
         let answer = ops::execute(
-            &self.fleet[self.instance],
+            instance,
             ops::Call {
                 op: entry.op,
                 bucket: &entry.bucket,
@@ -203,7 +211,7 @@ impl Context {
         let done = tokio::time::Instant::now();
         let observation = Observation {
             entry: self.entry_index,
-            instance: self.instance,
+            instance: instance.index,
             intended: intended.saturating_duration_since(self.t0),
             latency_corrected: done.saturating_duration_since(intended),
             latency_raw: done.saturating_duration_since(sent),
@@ -217,15 +225,20 @@ impl Context {
     }
 }
 
-/// One instance's open-model share of an entry.
+/// An entry's open-model pacer: its schedule, dealt round-robin over the
+/// running instances of its group.
 struct Pacer {
     ctx: Context,
+    fleet: Arc<Fleet>,
     schedule: Schedule,
 }
 
 impl Pacer {
     async fn run(mut self) {
         let start = self.ctx.entry().start;
+        let groups = self.ctx.entry().group.clone().map(|g| vec![g]);
+        let mut running: Vec<Arc<SimInstance>> = Vec::new();
+        let mut seen_version = None;
         let mut in_flight = Vec::new();
         for i in 0u64.. {
             let Some(offset) = self.schedule.next_offset() else {
@@ -236,24 +249,33 @@ impl Pacer {
                 _ = tokio::time::sleep_until(intended) => {}
                 _ = self.ctx.stop.changed() => break,
             }
-            let workers = self.ctx.fleet[self.ctx.instance].workers.clone();
-            let permit = match workers.try_acquire_owned() {
+            let version = self.fleet.version();
+            if seen_version != Some(version) {
+                running = self.fleet.active(groups.as_deref());
+                seen_version = Some(version);
+            }
+            let refused = |instance| Event::Refused {
+                entry: self.ctx.entry_index,
+                instance,
+                intended: intended.saturating_duration_since(self.ctx.t0),
+            };
+            if running.is_empty() {
+                let _ = self.ctx.tx.send(refused(None)).await;
+                continue;
+            }
+            let instance = running[(i % running.len() as u64) as usize].clone();
+            let permit = match instance.workers.clone().try_acquire_owned() {
                 Ok(permit) => permit,
                 Err(tokio::sync::TryAcquireError::NoPermits) => {
-                    let refused = Event::Refused {
-                        entry: self.ctx.entry_index,
-                        instance: self.ctx.instance,
-                        intended: intended.saturating_duration_since(self.ctx.t0),
-                    };
-                    let _ = self.ctx.tx.send(refused).await;
+                    let _ = self.ctx.tx.send(refused(Some(instance.index))).await;
                     continue;
                 }
                 Err(tokio::sync::TryAcquireError::Closed) => break,
             };
-            let key = self.ctx.key(i);
+            let key = self.ctx.key(0, i);
             let ctx = self.ctx.clone();
             in_flight.push(tokio::spawn(async move {
-                ctx.send(key, intended).await;
+                ctx.send(&instance, key, intended).await;
                 drop(permit);
             }));
             in_flight.retain(|h: &tokio::task::JoinHandle<()>| !h.is_finished());
@@ -267,6 +289,7 @@ impl Pacer {
 /// One closed-model worker: request, answer, think, until the entry ends.
 struct ClosedWorker {
     ctx: Context,
+    instance: Arc<SimInstance>,
     worker: u32,
     think_time: Duration,
 }
@@ -280,17 +303,26 @@ impl ClosedWorker {
             _ = self.ctx.stop.changed() => return,
         }
         for i in 0u64.. {
-            if tokio::time::Instant::now() >= end || *self.ctx.stop.borrow() {
+            if tokio::time::Instant::now() >= end
+                || *self.ctx.stop.borrow()
+                || self
+                    .instance
+                    .retired
+                    .load(std::sync::atomic::Ordering::Acquire)
+            {
                 break;
             }
-            let workers = self.ctx.fleet[self.ctx.instance].workers.clone();
+            let workers = self.instance.workers.clone();
             let permit = tokio::select! {
                 p = workers.acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = self.ctx.stop.changed() => break,
             };
-            let key = self.ctx.key(u64::from(self.worker) << 32 | i);
+            let stream = (self.instance.index as u64 + 1) << 16 | u64::from(self.worker);
+            let key = self.ctx.key(stream, i);
             // Closed model: no schedule, so latency is from the send.
-            self.ctx.send(key, tokio::time::Instant::now()).await;
+            self.ctx
+                .send(&self.instance, key, tokio::time::Instant::now())
+                .await;
             drop(permit);
             if !self.think_time.is_zero() {
                 tokio::select! {

@@ -52,6 +52,11 @@ impl ClassCounts {
         self.0[class.index()]
     }
 
+    /// Counts `n` more of `class`.
+    pub fn add(&mut self, class: OutcomeClass, n: u64) {
+        self.0[class.index()] += n;
+    }
+
     /// All classes added up.
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
@@ -306,6 +311,27 @@ impl From<&PropagationResult> for PropagationSummary {
     }
 }
 
+/// One instance's launch and boot (IMDS token + credential fetch).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BootSummary {
+    pub instance: usize,
+    pub instance_id: String,
+    pub group: String,
+    /// Launch template version it was launched with.
+    pub template_version: u32,
+    /// When it was launched, s since the load started.
+    pub launched_at_s: f64,
+    pub boot_ms: f64,
+    /// `ok` or `credentials_unavailable`.
+    pub class: OutcomeClass,
+    pub detail: Option<String>,
+    /// Retired by scale-in before the end.
+    pub retired: bool,
+    /// The requests it sent, by class.
+    #[serde(default)]
+    pub counts_by_class: ClassCounts,
+}
+
 /// Every measured change of one kind pooled: the distribution a scenario
 /// builds by repeating a grant/revoke cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -425,6 +451,9 @@ pub struct Summary {
     /// Measured changes pooled per kind (grant, revoke).
     #[serde(default)]
     pub propagation_by_kind: Vec<PropagationAggregate>,
+    /// Every instance's launch and boot, in index order.
+    #[serde(default)]
+    pub boots: Vec<BootSummary>,
     /// Capacity knees of ramped ops (`report::knee`).
     #[serde(default)]
     pub knees: Vec<crate::report::knee::Knee>,
@@ -517,6 +546,7 @@ impl Summary {
             propagation_by_kind: PropagationAggregate::pool(propagation),
             classifier: None,
             knees: Vec::new(),
+            boots: Vec::new(),
             timeline: Vec::new(),
             verdict_lines: Vec::new(),
             thresholds: Vec::new(),
@@ -752,6 +782,77 @@ pub fn classifier_verdict(s: &Summary) -> Option<String> {
         first.truth,
         first.class.as_str(),
         first.example_request_id
+    ))
+}
+
+/// Denials that only instances of some launch template versions got: the
+/// template points at a role without the permission.
+pub fn launch_template_verdict(s: &Summary) -> Option<String> {
+    let versions: std::collections::BTreeSet<(String, u32)> = s
+        .boots
+        .iter()
+        .map(|b| (b.group.clone(), b.template_version))
+        .collect();
+    if versions.len() < 2 {
+        return None;
+    }
+    let denied = |b: &&BootSummary| b.counts_by_class.get(OutcomeClass::AccessDenied) > 0;
+    let clean = |b: &&BootSummary| {
+        b.counts_by_class.get(OutcomeClass::AccessDenied) == 0
+            && b.counts_by_class.get(OutcomeClass::Ok) > 0
+    };
+    let mut bad = Vec::new();
+    for (group, version) in &versions {
+        let of: Vec<&BootSummary> = s
+            .boots
+            .iter()
+            .filter(|b| &b.group == group && b.template_version == *version)
+            .collect();
+        if !of.is_empty()
+            && of.iter().all(denied)
+            && of
+                .iter()
+                .all(|b| b.counts_by_class.get(OutcomeClass::Ok) == 0)
+        {
+            bad.push((group.clone(), *version, of.len()));
+        }
+    }
+    let others_fine = s.boots.iter().filter(clean).count();
+    if bad.is_empty() || others_fine == 0 {
+        return None;
+    }
+    let list: Vec<String> = bad
+        .iter()
+        .map(|(g, v, n)| format!("{n} instance(s) of {g} launched from template v{v}"))
+        .collect();
+    Some(format!(
+        "AccessDenied came only from {} — every request they sent was denied while {others_fine} instance(s) \
+         launched from other template versions succeeded: that launch template's instance profile points at a \
+         role without the permission. Fix the template and replace those instances.",
+        list.join(" and ")
+    ))
+}
+
+/// Boot failures of instances launched mid-run (a credential stampede on
+/// scale-out), in words.
+pub fn boot_verdict(s: &Summary) -> Option<String> {
+    let late: Vec<&BootSummary> = s.boots.iter().filter(|b| b.launched_at_s > 0.0).collect();
+    let failed = late.iter().filter(|b| b.class != OutcomeClass::Ok).count();
+    if late.is_empty() {
+        return None;
+    }
+    let mut ms: Vec<f64> = late.iter().map(|b| b.boot_ms).collect();
+    ms.sort_by(f64::total_cmp);
+    Some(format!(
+        "{} instances launched mid-run booted in p50 {} / max {}; {failed} got no credentials at boot{}.",
+        late.len(),
+        fmt_ms(ms[(ms.len() - 1) / 2]),
+        fmt_ms(ms[ms.len() - 1]),
+        if failed > 0 {
+            " — IMDS could not serve the stampede of credential fetches (they retry on their first requests)"
+        } else {
+            ""
+        }
     ))
 }
 

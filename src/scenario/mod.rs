@@ -35,7 +35,7 @@ use std::time::Duration;
 pub use diag::{Diagnostic, ScenarioError};
 pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, RoleTarget, Stage};
 pub use sdk::{DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS, RetryMode, SdkBehaviour};
-pub use timeline::{FaultAction, ImdsOutageMode};
+pub use timeline::{FaultAction, FleetSize, ImdsOutageMode, MAX_SCALE};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
     check_rate_per_s, parse_byte_size, parse_duration,
@@ -546,6 +546,16 @@ pub enum TimelineKind {
         action: FaultAction,
         spec: Box<FaultSpec>,
     },
+    /// Launch instances into `group` with its current launch template.
+    ScaleOut { group: String, size: FleetSize },
+    /// Retire `group`'s newest instances.
+    ScaleIn { group: String, size: FleetSize },
+    /// A new launch template version for `group`, current from now on.
+    SetLaunchTemplate {
+        group: String,
+        instance_profile: Option<String>,
+        workers_per_instance: Option<u32>,
+    },
 }
 
 impl TimelineKind {
@@ -556,6 +566,9 @@ impl TimelineKind {
             TimelineKind::ImdsOutage { .. }
                 | TimelineKind::ImdsThrottle { .. }
                 | TimelineKind::Fault { .. }
+                | TimelineKind::ScaleOut { .. }
+                | TimelineKind::ScaleIn { .. }
+                | TimelineKind::SetLaunchTemplate { .. }
         )
     }
 }
@@ -772,6 +785,7 @@ impl Validator<'_> {
                 roles: &role_names,
                 buckets: &bucket_names,
                 groups: &group_names,
+                profiles: &profile_names,
             },
         );
         let thresholds = self.thresholds(raw.thresholds.as_deref().unwrap_or_default());

@@ -682,6 +682,12 @@ pub(crate) struct RawTimelineEntry {
     pub samples: Option<Vec<Text>>,
     /// clock-skew: how far the double's clock is off, e.g. `"-20m"`.
     pub offset: Option<Text>,
+    /// scale-out / scale-in: the group's new size, or how many to add/remove.
+    pub to: Option<Int>,
+    pub by: Option<Int>,
+    /// set-launch-template: the new version's instance profile and workers.
+    pub instance_profile: Option<Text>,
+    pub workers_per_instance: Option<Int>,
 }
 
 #[cfg(test)]

@@ -31,7 +31,22 @@ pub const ACTIONS: &[&str] = &[
     "latency",
     "error-inject",
     "clock-skew",
+    "scale-out",
+    "scale-in",
+    "set-launch-template",
 ];
+
+/// Most instances one scale action may ask for (per group).
+pub const MAX_SCALE: u32 = 1024;
+
+/// The size a scale action asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetSize {
+    /// The group's new instance count.
+    To(u32),
+    /// How many to add (scale-out) or remove (scale-in).
+    By(u32),
+}
 
 /// Longest window a double-only action may hold (an hour): a typo must not
 /// outlive the run by days.
@@ -71,6 +86,7 @@ pub(super) struct Refs<'n, 'r> {
     pub roles: &'n Names<'r>,
     pub buckets: &'n Names<'r>,
     pub groups: &'n Names<'r>,
+    pub profiles: &'n Names<'r>,
 }
 
 /// The optional fields an entry set, by name (besides `at` and `action`).
@@ -112,6 +128,13 @@ fn fields_set(entry: &RawTimelineEntry) -> Vec<(&'static str, Range<usize>)> {
             .and_then(|s| s.first())
             .map(|v| ("samples", v.span())),
         text("offset", &entry.offset),
+        entry.to.as_ref().map(|v| ("to", v.span())),
+        entry.by.as_ref().map(|v| ("by", v.span())),
+        text("instance_profile", &entry.instance_profile),
+        entry
+            .workers_per_instance
+            .as_ref()
+            .map(|v| ("workers_per_instance", v.span())),
         text("measure", &entry.measure),
         text("probe_op", &entry.probe_op),
     ]
@@ -164,6 +187,8 @@ fn fields_of(action: &str) -> Option<&'static [&'static str]> {
             "message",
         ],
         "clock-skew" => &["offset", "for"],
+        "scale-out" | "scale-in" => &["group", "to", "by"],
+        "set-launch-template" => &["group", "instance_profile", "workers_per_instance"],
         _ => return None,
     })
 }
@@ -234,6 +259,10 @@ impl Validator<'_> {
                 "code" => (entry.code.is_some(), "\"InternalError\""),
                 "status" => (entry.status.is_some(), "500"),
                 "model" => (entry.model.is_some(), "\"fixed\" with delay = \"200ms\""),
+                "group" if action.starts_with("scale-") || action == "set-launch-template" => (
+                    entry.group.is_some(),
+                    "\"...\" naming one of the [[fleet]] groups",
+                ),
                 _ => continue,
             };
             need(set, field, example);
@@ -325,6 +354,73 @@ impl Validator<'_> {
                 document: document?,
             },
             "delete-bucket-policy" => TimelineKind::DeleteBucketPolicy { bucket: bucket? },
+            "scale-out" | "scale-in" => {
+                let size = match (&entry.to, &entry.by) {
+                    (Some(to), None) => FleetSize::To(self.int(
+                        to,
+                        "to",
+                        0..=i64::from(MAX_SCALE),
+                        "the group's new instance count",
+                    )?),
+                    (None, Some(by)) => FleetSize::By(self.int(
+                        by,
+                        "by",
+                        1..=i64::from(MAX_SCALE),
+                        "how many instances to add or remove",
+                    )?),
+                    _ => {
+                        self.error(
+                            entry.action.span(),
+                            format!("{action} needs exactly one of `to` and `by`"),
+                            "to = 12 (the new size) or by = 8 (how many)",
+                        );
+                        return None;
+                    }
+                };
+                let group = group??;
+                if action == "scale-out" {
+                    TimelineKind::ScaleOut { group, size }
+                } else {
+                    TimelineKind::ScaleIn { group, size }
+                }
+            }
+            "set-launch-template" => {
+                let instance_profile = match &entry.instance_profile {
+                    None => None,
+                    Some(p) => Some(
+                        self.reference(
+                            p,
+                            refs.profiles,
+                            &what,
+                            "instance profile",
+                            "[[iam.instance_profiles]]",
+                        )
+                        .then(|| p.get_ref().clone())?,
+                    ),
+                };
+                let workers_per_instance = match &entry.workers_per_instance {
+                    None => None,
+                    Some(w) => Some(self.int(
+                        w,
+                        "workers_per_instance",
+                        1..=1024,
+                        "requests in flight per instance",
+                    )?),
+                };
+                if instance_profile.is_none() && workers_per_instance.is_none() {
+                    self.error(
+                        entry.action.span(),
+                        "set-launch-template changes nothing",
+                        "set instance_profile and/or workers_per_instance for the new version",
+                    );
+                    return None;
+                }
+                TimelineKind::SetLaunchTemplate {
+                    group: group??,
+                    instance_profile,
+                    workers_per_instance,
+                }
+            }
             "imds-outage" => {
                 let mode = entry.mode.as_ref()?;
                 let mode = match mode.get_ref().as_str() {
