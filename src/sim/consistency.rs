@@ -319,6 +319,11 @@ pub struct VersionRecord {
     /// Per replica: when it started enforcing this version.
     #[serde(serialize_with = "ser_ms_vec")]
     pub applied_at: Vec<Duration>,
+    /// Per replica: the delay drawn for this version — a pure function of
+    /// (seed, version, replica). `applied_at` is `published_at` + this, or
+    /// the previous version's application when that is later (in order).
+    #[serde(serialize_with = "ser_ms_vec")]
+    pub drawn: Vec<Duration>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -361,6 +366,7 @@ impl Replicas {
                 kind: ChangeKind::Unclassified,
                 published_at: Duration::ZERO,
                 applied_at: vec![Duration::ZERO; n],
+                drawn: vec![Duration::ZERO; n],
             }],
             config,
             seed,
@@ -388,12 +394,16 @@ impl Replicas {
         let version = self.versions.len() as u64;
         let previous = &self.versions[self.versions.len() - 1];
         let model = self.config.delay_for(kind);
-        let applied_at = (0..self.replica_count())
+        let drawn: Vec<Duration> = (0..self.replica_count())
             .map(|r| {
                 let v = rng::derive(self.seed, rng::STREAM_PROPAGATION, version << 16 | r as u64);
-                let own = at + model.draw(v);
-                own.max(previous.applied_at[r])
+                model.draw(v)
             })
+            .collect();
+        let applied_at = drawn
+            .iter()
+            .enumerate()
+            .map(|(r, d)| (at + *d).max(previous.applied_at[r]))
             .collect();
         self.versions.push(VersionRecord {
             version,
@@ -401,6 +411,7 @@ impl Replicas {
             kind,
             published_at: at,
             applied_at,
+            drawn,
         });
         version
     }

@@ -65,6 +65,9 @@ pub struct VersionTruth {
     pub label: String,
     pub published_at: u64,
     pub applied_at: Vec<u64>,
+    /// Each replica's drawn delay, ms (seed-determined).
+    #[serde(default)]
+    pub drawn: Vec<u64>,
 }
 
 /// `GET /_iamstorm/requests/{id}`.
