@@ -278,6 +278,9 @@ pub(crate) struct RawSdk {
     pub operation_timeout: Option<Text>,
     /// TCP connect timeout; default `"2s"`.
     pub connect_timeout: Option<Text>,
+    /// How long before expiry the SDK's identity cache refreshes
+    /// credentials (times a 0.5–1 jitter); default the SDK's `"10s"`.
+    pub identity_cache_buffer: Option<Text>,
 }
 
 /// `[sim]`: the embedded double's models.

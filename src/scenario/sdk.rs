@@ -32,6 +32,9 @@ pub struct SdkBehaviour {
     pub operation_timeout: Duration,
     /// TCP connect.
     pub connect_timeout: Duration,
+    /// The identity cache refreshes credentials this long (times a jitter
+    /// of 0.5–1) before they expire; `None`: the SDK's default (10 s).
+    pub identity_cache_buffer: Option<Duration>,
 }
 
 impl Default for SdkBehaviour {
@@ -41,6 +44,7 @@ impl Default for SdkBehaviour {
             max_attempts: 1,
             operation_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
+            identity_cache_buffer: None,
         }
     }
 }
@@ -98,7 +102,12 @@ impl Validator<'_> {
             "connect_timeout",
             defaults.connect_timeout,
         );
+        let identity_cache_buffer = match &raw.identity_cache_buffer {
+            None => Some(None),
+            Some(b) => self.duration(b, "identity_cache_buffer").map(Some),
+        };
         Some(SdkBehaviour {
+            identity_cache_buffer: identity_cache_buffer?,
             retry: retry?,
             max_attempts: max_attempts?,
             operation_timeout: operation_timeout?,
@@ -158,13 +167,14 @@ mod tests {
             }
         );
         assert_eq!(
-            with_sdk("retry = \"adaptive\"\nmax_attempts = 5\noperation_timeout = \"3s\"\nconnect_timeout = \"100ms\"")
+            with_sdk("retry = \"adaptive\"\nmax_attempts = 5\noperation_timeout = \"3s\"\nconnect_timeout = \"100ms\"\nidentity_cache_buffer = \"1m\"")
                 .unwrap(),
             SdkBehaviour {
                 retry: RetryMode::Adaptive,
                 max_attempts: 5,
                 operation_timeout: Duration::from_secs(3),
                 connect_timeout: Duration::from_millis(100),
+                identity_cache_buffer: Some(Duration::from_secs(60)),
             }
         );
     }

@@ -22,6 +22,8 @@ pub struct SdkSettings {
     pub retry: RetryConfig,
     pub connect_timeout: Duration,
     pub operation_timeout: Duration,
+    /// The identity cache's refresh buffer; `None`: the SDK's default.
+    pub identity_cache_buffer: Option<Duration>,
 }
 
 impl From<&crate::scenario::SdkBehaviour> for SdkSettings {
@@ -37,6 +39,7 @@ impl From<&crate::scenario::SdkBehaviour> for SdkSettings {
             retry,
             connect_timeout: b.connect_timeout,
             operation_timeout: b.operation_timeout,
+            identity_cache_buffer: b.identity_cache_buffer,
         }
     }
 }
@@ -47,12 +50,22 @@ impl Default for SdkSettings {
             retry: RetryConfig::disabled(),
             connect_timeout: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(10),
+            identity_cache_buffer: None,
         }
     }
 }
 
 fn base(target: &Target, settings: &SdkSettings) -> aws_types::sdk_config::Builder {
-    SdkConfig::builder()
+    let builder = SdkConfig::builder();
+    let builder = match settings.identity_cache_buffer {
+        Some(buffer) => builder.identity_cache(
+            aws_config::identity::IdentityCache::lazy()
+                .buffer_time(buffer)
+                .build(),
+        ),
+        None => builder,
+    };
+    builder
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
         .endpoint_url(target.endpoint_url.clone())
