@@ -17,10 +17,12 @@ fn run(name: &str) -> Value {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("iamstorm runs");
-    assert_eq!(
+    // 1: a threshold failed — the run finished and its results stand (a
+    // loaded CI machine can miss a latency gate; signatures are judged below).
+    assert!(
+        matches!(result.status.code(), Some(0 | 1)),
+        "{name}: {:?} {}",
         result.status.code(),
-        Some(0),
-        "{name}: {}",
         String::from_utf8_lossy(&result.stderr)
     );
     let summary = read_json(&out.join("summary.json"));
