@@ -45,8 +45,14 @@ async fn imds_requests(buffer: Option<Duration>, calls: usize) -> u64 {
             .await
             .expect("signed with instance credentials");
     }
-    let imds = target.admin.imds(&instance.instance_id).await.expect("knobs");
-    imds["counters"]["requests"].as_u64().expect("request counter")
+    let imds = target
+        .admin
+        .imds(&instance.instance_id)
+        .await
+        .expect("knobs");
+    imds["counters"]["requests"]
+        .as_u64()
+        .expect("request counter")
 }
 
 /// The common world (role, profile, bucket) on this target, propagated.
@@ -82,5 +88,8 @@ async fn a_buffer_longer_than_the_credentials_refetches_every_call() {
     // (role name, credentials; the token is reused), then nothing more.
     assert!(default <= 6, "default buffer: {default} IMDS requests");
     // Every call re-reads the role name and the credentials.
-    assert!(eager >= 2 * calls as u64, "120 s buffer: {eager} IMDS requests");
+    assert!(
+        eager >= 2 * calls as u64,
+        "120 s buffer: {eager} IMDS requests"
+    );
 }

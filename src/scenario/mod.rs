@@ -2133,8 +2133,9 @@ impl Validator<'_> {
                     used
                 }),
             };
-            if let (Some(at), Some(_), Some(_)) = (at, role, policy_name) {
-                changes.push((at, entry));
+            let repeats = self.repeats(entry, at, duration);
+            if let (Some(_), Some(_)) = (role, policy_name) {
+                changes.extend(repeats.iter().map(|t| (*t, entry)));
             }
             let action = match (is_put, role, policy_name, document) {
                 (Some(true), Some(role), Some(policy_name), Some(document)) => {
@@ -2155,15 +2156,17 @@ impl Validator<'_> {
                 }
                 _ => None,
             };
-            if let (Some(at), Some(action), Some(measure), Some(probe_op)) =
+            if let (Some(_), Some(action), Some(measure), Some(probe_op)) =
                 (at, action, measure, probe_op)
             {
-                actions.push(TimelineAction {
-                    at,
-                    kind: action,
-                    measure,
-                    probe_op,
-                });
+                for at in repeats {
+                    actions.push(TimelineAction {
+                        at,
+                        kind: action.clone(),
+                        measure,
+                        probe_op,
+                    });
+                }
             }
         }
         if replay {
@@ -2171,6 +2174,51 @@ impl Validator<'_> {
         }
         actions.sort_by_key(|action| action.at);
         actions
+    }
+
+    /// The times an entry runs: `at`, then every `repeat.every`, `times` in
+    /// all, each before the end of the run. Empty when `at` is unknown.
+    fn repeats(
+        &mut self,
+        entry: &RawTimelineEntry,
+        at: Option<Duration>,
+        duration: Option<Duration>,
+    ) -> Vec<Duration> {
+        let Some(at) = at else {
+            return Vec::new();
+        };
+        let Some(repeat) = &entry.repeat else {
+            return vec![at];
+        };
+        let every = self.duration(&repeat.every, "every");
+        let times = self.int::<u32>(
+            &repeat.times,
+            "times",
+            1..=10_000,
+            "how many times in all, the first at `at`",
+        );
+        let (Some(every), Some(times)) = (every, times) else {
+            return vec![at];
+        };
+        if every.is_zero() {
+            self.error(
+                repeat.every.span(),
+                "`every` must be above zero",
+                "the gap between repetitions, e.g. every = \"6s\"",
+            );
+            return vec![at];
+        }
+        let last = at + every * (times - 1);
+        if let Some(duration) = duration
+            && last >= duration
+        {
+            self.error(
+                repeat.times.span(),
+                format!("the last repetition would be at {last:?}, not before the end of the run ({duration:?})"),
+                "lower `times` or `every`, or raise `duration`",
+            );
+        }
+        (0..times).map(|k| at + every * k).collect()
     }
 
     /// Replay put/delete in time order so a delete of a policy the role does
@@ -2445,6 +2493,46 @@ measure = "grant"
     /// Each case: name, edits to BASE, then the one diagnostic expected:
     /// file ("" = the scenario, else a suffix of the policy file's path),
     /// line, col, and a substring of the message.
+    #[test]
+    fn a_repeated_grant_revoke_cycle_expands_and_is_replayed() {
+        let fixture = Fixture::new("repeat");
+        let cycle = format!(
+            "{BASE}repeat = {{ every = \"8s\", times = 3 }}\n\n[[timeline]]\nat = \"14s\"\naction = \"delete-role-policy\"\nrole = \"app-role\"\npolicy_name = \"s3-read\"\nmeasure = \"revoke\"\nrepeat = {{ every = \"8s\", times = 2 }}\n"
+        );
+        let s = parse("cycle.toml", &cycle, &fixture.0).unwrap_or_else(|e| panic!("{e}"));
+        let at: Vec<(u64, bool)> = s
+            .timeline
+            .iter()
+            .map(|a| {
+                (
+                    a.at.as_secs(),
+                    matches!(a.kind, TimelineKind::PutRolePolicy { .. }),
+                )
+            })
+            .collect();
+        assert_eq!(
+            at,
+            vec![(10, true), (14, false), (18, true), (22, false), (26, true)]
+        );
+        // A third delete at 30 s would be after the run, and a delete
+        // repeated without its put is caught by the replay.
+        let too_long = cycle.replacen("times = 2", "times = 3", 1);
+        let e = parse("cycle.toml", &too_long, &fixture.0).expect_err("30 s is the end");
+        assert!(
+            shown(&e).contains("the last repetition would be at 30s"),
+            "{}",
+            shown(&e)
+        );
+        let unbalanced =
+            cycle.replacen("every = \"8s\", times = 2", "every = \"2s\", times = 2", 1);
+        let e = parse("cycle.toml", &unbalanced, &fixture.0).expect_err("delete twice");
+        assert!(
+            shown(&e).contains("has no inline policy \"s3-read\" at that time"),
+            "{}",
+            shown(&e)
+        );
+    }
+
     #[test]
     fn malformed_scenarios_are_reported_at_the_right_place() {
         type Case = (

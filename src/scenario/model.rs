@@ -691,6 +691,18 @@ pub(crate) struct RawTimelineEntry {
     /// set-launch-template: the new version's instance profile and workers.
     pub instance_profile: Option<Text>,
     pub workers_per_instance: Option<Int>,
+    /// `{ every = "6s", times = 3 }`: the action again every `every`, `times`
+    /// times in all (the first at `at`) — a grant/revoke cycle repeated
+    /// builds a propagation distribution. Any action.
+    pub repeat: Option<RawRepeat>,
+}
+
+/// `repeat = { every, times }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRepeat {
+    pub every: Text,
+    pub times: Int,
 }
 
 #[cfg(test)]
