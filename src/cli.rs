@@ -226,6 +226,9 @@ fn init_tracing() {
 fn validate(path: &std::path::Path) -> Exit {
     match crate::scenario::load(path) {
         Ok(s) => {
+            for w in crate::scenario::plausibility::warnings(&s) {
+                println!("{}: warning: {w}", path.display());
+            }
             println!(
                 "{}: ok — scenario {:?}, {} load entries, {} timeline actions, {} instances",
                 path.display(),

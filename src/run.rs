@@ -174,6 +174,9 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         "iamstorm run {} — seed {seed} (replay with --seed {seed})",
         scenario.name
     );
+    for w in crate::scenario::plausibility::warnings(scenario) {
+        eprintln!("warning: {w}");
+    }
 
     let target = Target::embedded(sim_config(scenario, seed))
         .await

@@ -21,6 +21,7 @@
 mod diag;
 mod load_model;
 mod model;
+pub mod plausibility;
 mod sdk;
 mod sim_model;
 mod timeline;
