@@ -112,6 +112,32 @@ fn missing_permission_is_denied_every_time_and_said_so() {
         verdict_has(&s, "the role is missing this permission"),
         "{s}"
     );
+    // The committed baseline gates it the way the README's CI recipe does:
+    // decisions exactly (ratios within 0.5 pp), latency loosely (machines differ).
+    let current = std::env::temp_dir().join(format!("iamstorm-mp-{}.json", std::process::id()));
+    std::fs::write(&current, s.to_string()).expect("write summary");
+    let out = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .args([
+            "compare",
+            "results/baselines/missing-permission.summary.json",
+        ])
+        .arg(&current)
+        .args([
+            "--tolerance",
+            "latency=1000%",
+            "--tolerance",
+            "late_starts=100",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("compare runs");
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{md}");
+    assert!(
+        md.contains("| ✅ | `ratio.access_denied{op=reads}` | 1 | 1 |"),
+        "{md}"
+    );
+    let _ = std::fs::remove_file(&current);
 }
 
 #[test]
