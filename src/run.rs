@@ -306,6 +306,14 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         admin: target.double_admin().cloned(),
         fleet: Some(fleet.clone()),
         instances: Vec::new(),
+        ec2: target.double_admin().map(|_| {
+            crate::target::ec2::Ec2Client::new(
+                &target.endpoint_url,
+                &target.region,
+                &target.admin_access_key_id,
+                &target.admin_secret_access_key,
+            )
+        }),
         launcher: Some(chaos::Launcher {
             target: target.clone(),
             sdk: sdk.clone(),

@@ -27,6 +27,7 @@ fn clients(sim: &SimHandle, instances: Vec<(String, String)>) -> Clients {
         fleet: None,
         instances,
         launcher: None,
+        ec2: None,
     }
 }
 

@@ -341,3 +341,37 @@ instance_profile = "nope"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_profile_swap_fixes_nothing_until_the_reboot() {
+    let s = run("profile-swap-reboot");
+    let reads = op(&s, "reads");
+    // Denied through the swap at 2 s (cached credentials of the old role),
+    // served from the reboot at 6 s.
+    assert_eq!(
+        reads["class_spans"]["ok"]["first_s"].as_f64(),
+        Some(6.0),
+        "{reads}"
+    );
+    assert!(count(reads, "access_denied") > 0, "{reads}");
+    let boots = s["boots"].as_array().expect("boots");
+    assert_eq!(boots.len(), 4, "2 launched, 2 restarted: {boots:?}");
+    for b in boots {
+        let (ok, denied) = (
+            b["counts_by_class"]["ok"].as_u64().expect("n"),
+            b["counts_by_class"]["access_denied"].as_u64().expect("n"),
+        );
+        if b["launched_at_s"].as_f64().expect("t") < 1.0 {
+            assert!(ok == 0 && denied > 0 && b["retired"] == true, "{b}");
+        } else {
+            assert!(ok > 0 && denied == 0 && b["retired"] == false, "{b}");
+        }
+    }
+    let timeline: Vec<&str> = s["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|t| t["result"].as_str().expect("result"))
+        .collect();
+    assert_eq!(timeline, vec!["ok", "ok"], "{s}");
+}

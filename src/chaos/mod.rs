@@ -4,6 +4,7 @@
 //! go through the real SDK with the operator's credentials; `imds` and
 //! `faults` through the embedded double's admin API.
 
+mod ec2;
 mod faults;
 mod fleet;
 mod iam;
@@ -54,6 +55,8 @@ pub struct Clients {
     pub instances: Vec<(String, String)>,
     /// Launches instances for scale-out; `None` where the target cannot.
     pub launcher: Option<Launcher>,
+    /// The target's EC2 API (swap-instance-profile, reboot-instance).
+    pub ec2: Option<crate::target::ec2::Ec2Client>,
 }
 
 /// What launching instances mid-run takes.
@@ -119,6 +122,21 @@ pub async fn apply(clients: &Clients, kind: &TimelineKind) -> Applied {
     match kind {
         TimelineKind::ScaleOut { group, size } => match (&clients.fleet, &clients.launcher) {
             (Some(f), Some(launcher)) => fleet::scale_out(f, launcher, group, *size).await,
+            _ => refused(kind),
+        },
+        TimelineKind::SwapInstanceProfile {
+            group,
+            instance_profile,
+        } => match (&clients.ec2, &clients.fleet) {
+            (Some(c), Some(f)) => {
+                ec2::swap_instance_profile(c, f, group.as_deref(), instance_profile).await
+            }
+            _ => refused(kind),
+        },
+        TimelineKind::RebootInstance { group } => match (&clients.ec2, &clients.fleet) {
+            (Some(c), Some(f)) => {
+                ec2::reboot_instance(c, f, clients.launcher.as_ref(), group.as_deref()).await
+            }
             _ => refused(kind),
         },
         TimelineKind::ScaleIn { group, size } => match &clients.fleet {

@@ -61,6 +61,8 @@ pub struct SimInstance {
     pub credentials: SharedCredentialsProvider,
     /// One permit per worker: the cap on requests in flight.
     pub workers: Arc<Semaphore>,
+    /// The cap itself.
+    pub workers_per_instance: u32,
     pub boot: Boot,
     /// The launch template version it was launched with.
     pub template_version: u32,
@@ -177,6 +179,13 @@ impl Fleet {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Replaces running instance `old` (retired) with `new` (joined), as
+    /// after a reboot: reports keep both, under their own indexes.
+    pub fn replace(&self, old: &SimInstance, new: SimInstance) {
+        old.retired.store(true, Ordering::Release);
+        self.join(vec![new]);
+    }
+
     /// Retires the newest `n` running instances of `group`; returns them.
     pub fn retire_newest(&self, group: &str, n: usize) -> Vec<Arc<SimInstance>> {
         let mut running = self.active(Some(&[group.to_owned()]));
@@ -262,6 +271,7 @@ pub async fn launch_at(
                 iam: clients::iam(&config),
                 credentials,
                 workers: Arc::new(Semaphore::new(g.workers_per_instance as usize)),
+                workers_per_instance: g.workers_per_instance,
                 boot,
                 template_version: version,
                 launched_at_s: at_s,
@@ -269,6 +279,40 @@ pub async fn launch_at(
             },
         )
         .collect())
+}
+
+/// The app on `old` restarted after a reboot: the same instance (id, IMDS
+/// endpoint, group, template), new SDK clients with an empty identity cache,
+/// booted again (timed and classified) — what a process restart does.
+pub async fn restart(
+    target: &Target,
+    old: &SimInstance,
+    settings: &SdkSettings,
+    at_s: f64,
+) -> Result<SimInstance, FleetError> {
+    let (config, credentials) = clients::instance_config(target, &old.imds_endpoint, settings)
+        .map_err(|e| FleetError::Endpoint {
+            instance_id: old.instance_id.clone(),
+            endpoint: old.imds_endpoint.clone(),
+            message: e.to_string(),
+        })?;
+    let boot = boot(&credentials).await;
+    Ok(SimInstance {
+        index: old.index,
+        group: old.group.clone(),
+        instance_id: old.instance_id.clone(),
+        imds_endpoint: old.imds_endpoint.clone(),
+        s3: clients::s3(&config),
+        sts: clients::sts(&config),
+        iam: clients::iam(&config),
+        credentials,
+        workers: Arc::new(Semaphore::new(old.workers_per_instance as usize)),
+        workers_per_instance: old.workers_per_instance,
+        boot,
+        template_version: old.template_version,
+        launched_at_s: at_s,
+        retired: AtomicBool::new(false),
+    })
 }
 
 async fn boot(credentials: &SharedCredentialsProvider) -> Boot {

@@ -844,7 +844,7 @@ pub fn boot_verdict(s: &Summary) -> Option<String> {
     let mut ms: Vec<f64> = late.iter().map(|b| b.boot_ms).collect();
     ms.sort_by(f64::total_cmp);
     Some(format!(
-        "{} instances launched mid-run booted in p50 {} / max {}; {failed} got no credentials at boot{}.",
+        "{} instances started mid-run (scale-out or reboot) booted in p50 {} / max {}; {failed} got no credentials at boot{}.",
         late.len(),
         fmt_ms(ms[(ms.len() - 1) / 2]),
         fmt_ms(ms[ms.len() - 1]),

@@ -551,6 +551,15 @@ pub enum TimelineKind {
     ScaleOut { group: String, size: FleetSize },
     /// Retire `group`'s newest instances.
     ScaleIn { group: String, size: FleetSize },
+    /// Replace the instance-profile association of every running instance
+    /// of `group` (all: `None`) through the EC2 API; IMDS serves the new role
+    /// after the double's association lag, or at once after a reboot.
+    SwapInstanceProfile {
+        group: Option<String>,
+        instance_profile: String,
+    },
+    /// Reboot every running instance of `group` (all: `None`) through the EC2 API.
+    RebootInstance { group: Option<String> },
     /// A new launch template version for `group`, current from now on.
     SetLaunchTemplate {
         group: String,
@@ -570,6 +579,8 @@ impl TimelineKind {
                 | TimelineKind::ScaleOut { .. }
                 | TimelineKind::ScaleIn { .. }
                 | TimelineKind::SetLaunchTemplate { .. }
+                | TimelineKind::SwapInstanceProfile { .. }
+                | TimelineKind::RebootInstance { .. }
         )
     }
 }

@@ -34,6 +34,8 @@ pub const ACTIONS: &[&str] = &[
     "scale-out",
     "scale-in",
     "set-launch-template",
+    "swap-instance-profile",
+    "reboot-instance",
 ];
 
 /// Most instances one scale action may ask for (per group).
@@ -189,6 +191,8 @@ fn fields_of(action: &str) -> Option<&'static [&'static str]> {
         "clock-skew" => &["offset", "for"],
         "scale-out" | "scale-in" => &["group", "to", "by"],
         "set-launch-template" => &["group", "instance_profile", "workers_per_instance"],
+        "swap-instance-profile" => &["group", "instance_profile"],
+        "reboot-instance" => &["group"],
         _ => return None,
     })
 }
@@ -384,6 +388,29 @@ impl Validator<'_> {
                     TimelineKind::ScaleIn { group, size }
                 }
             }
+            "swap-instance-profile" => {
+                let Some(p) = &entry.instance_profile else {
+                    self.error(
+                        entry.action.span(),
+                        "swap-instance-profile needs `instance_profile`",
+                        "add instance_profile = \"...\" naming one of the [[iam.instance_profiles]]",
+                    );
+                    return None;
+                };
+                self.reference(
+                    p,
+                    refs.profiles,
+                    &what,
+                    "instance profile",
+                    "[[iam.instance_profiles]]",
+                )
+                .then_some(())?;
+                TimelineKind::SwapInstanceProfile {
+                    group: group?,
+                    instance_profile: p.get_ref().clone(),
+                }
+            }
+            "reboot-instance" => TimelineKind::RebootInstance { group: group? },
             "set-launch-template" => {
                 let instance_profile = match &entry.instance_profile {
                     None => None,

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod clients;
+pub mod ec2;
 
 use crate::sim::{self, SimConfig, SimHandle};
 

@@ -12,7 +12,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use iamstorm::sim::SimHandle;
-use quick_xml::events::Event;
 
 /// An EC2 answer: HTTP status and the XML body.
 #[derive(Debug)]
@@ -38,26 +37,8 @@ impl Reply {
     }
 }
 
-/// Text content of every `<tag>` element (leaf text only).
-pub fn texts(xml: &str, tag: &str) -> Vec<String> {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut out = Vec::new();
-    let mut inside = false;
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) => inside = e.name().as_ref() == tag.as_bytes(),
-            Ok(Event::Text(t)) if inside => {
-                out.push(t.decode().map(|c| c.into_owned()).unwrap_or_default());
-                inside = false;
-            }
-            Ok(Event::End(_)) => inside = false,
-            Ok(Event::Eof) => break,
-            Err(e) => panic!("the double sent XML quick-xml cannot read: {e}\n{xml}"),
-            _ => {}
-        }
-    }
-    out
-}
+/// Text content of every `<tag>` element (the harness's own reader).
+pub use iamstorm::target::ec2::texts;
 
 pub struct Ec2 {
     endpoint: String,
