@@ -81,6 +81,24 @@ fn svg(
     }
 }
 
+/// The legend box, where it hides the least.
+fn legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    position: SeriesLabelPosition,
+) -> ChartResult {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()?;
+    Ok(())
+}
+
 /// Vertical markers for the timeline actions on a time chart.
 fn markers<DB: DrawingBackend>(
     chart: &mut ChartContext<
@@ -176,12 +194,7 @@ fn throughput_chart(summary: &Summary, rows: &[TimeseriesRow]) -> String {
                 });
         }
         markers(&mut chart, summary, y_max)?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -240,12 +253,7 @@ fn latency_chart(summary: &Summary, rows: &[TimeseriesRow]) -> String {
             ))?;
         }
         markers(&mut chart, summary, y_max)?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -299,12 +307,7 @@ fn rate_chart(summary: &Summary, rows: &[TimeseriesRow]) -> String {
             .label("achieved")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 12, y)], blue.stroke_width(2)));
         markers(&mut chart, summary, y_max)?;
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
 }
@@ -358,12 +361,7 @@ fn propagation_chart(summary: &Summary) -> String {
                     PathElement::new([(x, y), (x + 12, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
 }
