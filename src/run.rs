@@ -415,7 +415,8 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             group: i.group.clone(),
             template_version: i.template_version,
             launched_at_s: i.launched_at_s,
-            boot_ms: i.boot.duration.as_secs_f64() * 1000.0,
+            // µs resolution, like every other latency in the report.
+            boot_ms: i.boot.duration.as_micros() as f64 / 1000.0,
             class: i.boot.outcome.class,
             detail: i.boot.outcome.detail.clone(),
             retired: i.retired.load(std::sync::atomic::Ordering::Acquire),
