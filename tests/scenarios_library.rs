@@ -177,6 +177,12 @@ fn a_trust_policy_without_ec2_is_no_credentials_not_a_denial() {
     assert_eq!(count(&s, "access_denied"), 0);
     let reads = op(&s, "reads");
     assert!(count(reads, "credentials_unavailable") > 0, "{reads}");
+    // The sub-reason names the cause: IMDS could not assume the role.
+    assert_eq!(
+        reads["details_by_class"]["credentials_unavailable"]["trust_failure"].as_u64(),
+        Some(count(reads, "credentials_unavailable")),
+        "{reads}"
+    );
     // Fixed at 4 s: successes after, never before.
     let ok = &reads["class_spans"]["ok"];
     assert!(ok["first_s"].as_f64().expect("ok seen") >= 4.0, "{reads}");

@@ -157,14 +157,35 @@ pub fn denial_reason(message: Option<&str>) -> &'static str {
     }
 }
 
-/// The sub-reason of a credentials failure, by the provider's error kind.
+/// The sub-reason of a credentials failure: what IMDS did, read from the
+/// error chain the SDK's IMDS provider builds (see
+/// `shared/reference/imds-sdk-probe.md`, section 4), else the provider's
+/// error kind.
 pub fn credentials_detail(e: &CredentialsError) -> &'static str {
-    match e {
-        CredentialsError::CredentialsNotLoaded(_) => "not_loaded",
-        CredentialsError::ProviderTimedOut(_) => "provider_timed_out",
-        CredentialsError::InvalidConfiguration(_) => "invalid_configuration",
-        CredentialsError::ProviderError(_) => "provider_error",
-        _ => "unhandled",
+    let text = aws_smithy_types::error::display::DisplayErrorContext(e)
+        .to_string()
+        .to_ascii_lowercase();
+    let has = |needle: &str| text.contains(needle);
+    if has("assumeroleunauthorizedaccess") {
+        // IMDS could not assume the role: its trust policy does not allow EC2.
+        "trust_failure"
+    } else if has("received 404 from imds") {
+        "no_role"
+    } else if has("429") || has("throttl") {
+        "imds_throttled"
+    } else if has("session token") {
+        "token_refused"
+    } else if has("timeout") || matches!(e, CredentialsError::ProviderTimedOut(_)) {
+        "imds_timeout"
+    } else if has("could not communicate with imds") || has("connection refused") {
+        "imds_unreachable"
+    } else {
+        match e {
+            CredentialsError::CredentialsNotLoaded(_) => "not_loaded",
+            CredentialsError::InvalidConfiguration(_) => "invalid_configuration",
+            CredentialsError::ProviderError(_) => "provider_error",
+            _ => "unhandled",
+        }
     }
 }
 
@@ -182,6 +203,45 @@ fn credentials_error(err: &(dyn Error + 'static)) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_failures_say_what_imds_did() {
+        let cases = [
+            (
+                CredentialsError::invalid_configuration(
+                    "Error retrieving credentials from IMDS: AssumeRoleUnauthorizedAccess",
+                ),
+                "trust_failure",
+            ),
+            (
+                CredentialsError::not_loaded("received 404 from IMDS"),
+                "no_role",
+            ),
+            (
+                CredentialsError::provider_error("failed to load IMDS session token"),
+                "token_refused",
+            ),
+            (
+                CredentialsError::not_loaded("could not communicate with IMDS"),
+                "imds_unreachable",
+            ),
+            (
+                CredentialsError::provider_error("service error: 429 Too Many Requests"),
+                "imds_throttled",
+            ),
+            (
+                CredentialsError::provider_timed_out(std::time::Duration::from_secs(5)),
+                "imds_timeout",
+            ),
+            (
+                CredentialsError::provider_error("something else"),
+                "provider_error",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(credentials_detail(&e), want, "{e:?}");
+        }
+    }
 
     #[test]
     fn codes_win_over_status() {
