@@ -202,8 +202,8 @@ async fn trust_without_ec2_means_credentials_unavailable() {
     let client = s3(&instance_config(&sim, &imds));
     let (class, detail, _) = get(&client).await;
     assert_eq!(
-        class,
-        OutcomeClass::CredentialsUnavailable,
+        (class, detail.as_deref()),
+        (OutcomeClass::CredentialsUnavailable, Some("trust_failure")),
         "detail {detail:?}"
     );
 }
@@ -220,7 +220,8 @@ async fn an_instance_without_a_profile_has_no_credentials() {
     let (class, detail, _) = get(&client).await;
     assert_eq!(
         (class, detail.as_deref()),
-        (OutcomeClass::CredentialsUnavailable, Some("not_loaded"))
+        // IMDS answered 404 for the role list: no instance profile.
+        (OutcomeClass::CredentialsUnavailable, Some("no_role"))
     );
 }
 
