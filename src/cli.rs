@@ -45,6 +45,37 @@ pub enum Command {
         /// e.g. 127.0.0.1:9464.
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Where requests go (overrides [target] kind): `sim` (the embedded
+        /// double), `endpoint` (any AWS-compatible URL) or `aws` (real AWS;
+        /// needs --allow-aws).
+        #[arg(long, value_name = "KIND", value_parser = parse_target_kind)]
+        target: Option<crate::scenario::TargetKind>,
+        /// The endpoint for --target endpoint (or to point aws at one);
+        /// default: [target] url, else AWS_ENDPOINT_URL.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Allow a run against real AWS (required with --target aws).
+        #[arg(long)]
+        allow_aws: bool,
+        /// Hard cap on the fleet-wide request rate, e.g. 100 or "100/s"
+        /// (real AWS: 50/s unless set here or in [target]).
+        #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
+        max_rate: Option<f64>,
+        /// Hard cap on the run's total requests (real AWS: 10000 unless set).
+        #[arg(long, value_name = "N")]
+        max_requests: Option<u64>,
+        /// Print every call the run would make, send nothing, exit 0.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Undo the changes a run journaled (after a crash or a failed restore):
+    /// reads JOURNAL, reconnects to its target, restores each pending change.
+    Rollback {
+        /// A run's journal.jsonl.
+        journal: PathBuf,
+        /// Override the journal's endpoint (default: the one it recorded).
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
     },
     /// Serve the AWS double standalone (S3, STS, IAM, EC2, IMDS, admin API) until Ctrl-C.
     Sim {
@@ -165,6 +196,12 @@ pub fn main(cli: Cli) -> ExitCode {
             quiet,
             thresholds,
             metrics_addr,
+            target,
+            endpoint_url,
+            allow_aws,
+            max_rate,
+            max_requests,
+            dry_run,
         } => block_on(run_scenario(RunOptions {
             scenario,
             out,
@@ -172,7 +209,19 @@ pub fn main(cli: Cli) -> ExitCode {
             quiet,
             thresholds,
             metrics_addr,
+            guard: crate::guard::Overrides {
+                target,
+                endpoint_url,
+                allow_aws,
+                max_rate_per_s: max_rate,
+                max_requests,
+            },
+            dry_run,
         })),
+        Command::Rollback {
+            journal,
+            endpoint_url,
+        } => block_on(crate::rollback_cmd::run(journal, endpoint_url)),
         Command::Sim {
             listen,
             seed,
@@ -194,6 +243,22 @@ pub fn main(cli: Cli) -> ExitCode {
         })),
     };
     exit.into()
+}
+
+fn parse_target_kind(text: &str) -> Result<crate::scenario::TargetKind, String> {
+    crate::scenario::TargetKind::from_name(text)
+        .ok_or_else(|| format!("unknown target {text:?}: use sim, endpoint or aws"))
+}
+
+fn parse_rate_arg(text: &str) -> Result<f64, String> {
+    let rate = if text.contains('/') {
+        crate::scenario::parse_rate_per_s(text)
+            .map_err(|e| format!("invalid rate {text:?}: {e}"))?
+    } else {
+        text.parse::<f64>()
+            .map_err(|_| format!("invalid rate {text:?}: write 100 or \"100/s\""))?
+    };
+    crate::scenario::check_rate_per_s(rate).map_err(|e| format!("rate {e}"))
 }
 
 fn parse_threshold_arg(text: &str) -> Result<crate::thresholds::Threshold, String> {

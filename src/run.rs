@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::chaos::{self, ChangeRecord};
 use crate::exit::Exit;
 use crate::fleet::{self, Fleet, GroupSpec};
+use crate::guard;
 use crate::load::{self, EntryPlan, Event};
 use crate::observe::metrics::{Metrics, Sample, saturating_us};
 use crate::observe::propagation::{
@@ -22,7 +23,7 @@ use crate::report::{
     self,
     summary::{RunInfo, Summary, TimelineChange},
 };
-use crate::scenario::{self, Measure, Scenario};
+use crate::scenario::{self, Measure, Scenario, TargetKind};
 use crate::setup;
 use crate::sim::SimConfig;
 use crate::sim::consistency::PropagationConfig;
@@ -44,6 +45,10 @@ pub struct RunOptions {
     pub thresholds: Vec<crate::thresholds::Threshold>,
     /// `--metrics-addr`: serve live Prometheus text here while the run goes.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `--target`, `--endpoint-url`, `--allow-aws`, `--max-rate`, `--max-requests`.
+    pub guard: guard::Overrides,
+    /// `--dry-run`: print every call, send nothing.
+    pub dry_run: bool,
 }
 
 /// Where a finished run's files are and what it measured.
@@ -62,6 +67,18 @@ pub async fn run_scenario(opts: RunOptions) -> Exit {
             return Exit::BadInput;
         }
     };
+    if opts.dry_run {
+        return match rails(&scenario, &opts) {
+            Ok(rails) => {
+                print!("{}", guard::dry_run::render(&scenario, &rails));
+                Exit::Ok
+            }
+            Err(RunError { exit, message }) => {
+                eprintln!("error: {message}");
+                exit
+            }
+        };
+    }
     match execute(&scenario, &opts).await {
         Ok(done) => {
             let mut stdout = std::io::stdout();
@@ -93,6 +110,21 @@ pub async fn run_scenario(opts: RunOptions) -> Exit {
 pub struct RunError {
     pub exit: Exit,
     pub message: String,
+}
+
+/// The target and its safety rails for this run; every problem at once.
+fn rails(scenario: &Scenario, opts: &RunOptions) -> Result<guard::Rails, RunError> {
+    // A dry run sends nothing: it is how one reads the plan before allowing AWS.
+    let overrides = guard::Overrides {
+        allow_aws: opts.guard.allow_aws || opts.dry_run,
+        ..opts.guard.clone()
+    };
+    guard::resolve(scenario, &overrides, std::env::var("AWS_ENDPOINT_URL").ok()).map_err(
+        |problems| RunError {
+            exit: Exit::BadInput,
+            message: problems.join("\nerror: "),
+        },
+    )
 }
 
 fn target_error(message: impl std::fmt::Display) -> RunError {
@@ -148,6 +180,7 @@ fn imds_config(s: &crate::scenario::SimSettings, base: SimConfig) -> SimConfig {
 
 /// Runs a loaded scenario end to end and writes its results.
 pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let rails = rails(scenario, opts)?;
     let seed = opts.seed.or(scenario.seed).unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -178,29 +211,95 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         eprintln!("warning: {w}");
     }
 
-    let target = Target::embedded(sim_config(scenario, seed))
-        .await
-        .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?;
+    let target = match rails.kind {
+        TargetKind::Sim => Target::embedded(sim_config(scenario, seed))
+            .await
+            .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?,
+        kind => Target::connect(kind, rails.endpoint_url.clone(), rails.region.clone())
+            .await
+            .map_err(target_error)?,
+    };
     // Shared with the timeline, which launches instances on scale-out.
     let target = Arc::new(target);
-    say(format!("double: {}", target.endpoint_url));
+    say(format!("target: {}", target.describe()));
+    if rails.caps != guard::Caps::default() {
+        say(format!(
+            "caps: rate {}, requests {}",
+            rails
+                .caps
+                .max_rate_per_s
+                .map_or_else(|| "none".to_owned(), |r| format!("{r}/s")),
+            rails
+                .caps
+                .max_requests
+                .map_or_else(|| "none".to_owned(), |n| n.to_string())
+        ));
+    }
     if target.double_admin().is_none()
         && let Some(action) = chaos::double_only(&scenario.timeline).first()
     {
         return Err(RunError {
             exit: Exit::BadInput,
             message: format!(
-                "the [[timeline]] action at {:?} ({:?}) works only against the embedded double (target kind = \"sim\")",
-                action.at, action.kind
+                "the [[timeline]] action at {:?} ({}) needs the iamstorm double's admin API, which {} does not have\n  help: run against the embedded double (--target sim) or a standalone `iamstorm sim` (--target endpoint)",
+                action.at,
+                action.kind.name(),
+                target.describe()
             ),
         });
     }
+    if target.double_admin().is_none() && !scenario.sim.faults.is_empty() {
+        return Err(RunError {
+            exit: Exit::BadInput,
+            message: format!(
+                "[[sim.faults]] need the iamstorm double's admin API, which {} does not have\n  help: remove them for this target",
+                target.describe()
+            ),
+        });
+    }
+    if target.double_admin().is_some()
+        && std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        eprintln!(
+            "warning: AWS_EC2_METADATA_DISABLED=true: the SDK's IMDS provider refuses every fetch, so the simulated instances get no credentials; unset it for this run"
+        );
+    }
     let operator = clients::operator_config(&target);
     let iam = clients::iam(&operator);
-    setup::apply(scenario, &iam, &clients::s3(&operator))
-        .await
-        .map_err(target_error)?;
-    target.admin.await_converged().await.map_err(target_error)?;
+    let s3_operator = clients::s3(&operator);
+    if rails.kind == TargetKind::Aws {
+        setup::verify(scenario, &iam, &s3_operator)
+            .await
+            .map_err(target_error)?;
+    } else {
+        setup::apply(scenario, &iam, &s3_operator)
+            .await
+            .map_err(target_error)?;
+    }
+    if let Some(admin) = target.double_admin() {
+        admin.await_converged().await.map_err(target_error)?;
+    }
+    let journal = if rails.journaled() {
+        let path = out_dir.join(guard::journal::JOURNAL_FILE);
+        let header = guard::journal::Header::new(
+            &id,
+            rails.kind.as_str(),
+            target.endpoint_url.as_deref(),
+            &target.region,
+            &target.account_id,
+        );
+        let journal = guard::Journal::create(&path, &header).map_err(|e| RunError {
+            exit: Exit::BadInput,
+            message: format!(
+                "{e}\n  help: pass a fresh --out DIR (a journal is never overwritten)"
+            ),
+        })?;
+        say(format!("journal: {}", path.display()));
+        Some(Arc::new(journal))
+    } else {
+        None
+    };
+    let budget = Arc::new(guard::Budget::new(&rails.caps));
 
     let groups: Vec<GroupSpec> = scenario
         .fleet
@@ -238,7 +337,8 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     // it (their windows are relative to the moment the double receives them).
     if !scenario.sim.faults.is_empty() {
         target
-            .admin
+            .double_admin()
+            .expect("checked before setup: faults need the admin API")
             .add_faults(&scenario.sim.faults)
             .await
             .map_err(target_error)?;
@@ -306,14 +406,16 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         admin: target.double_admin().cloned(),
         fleet: Some(fleet.clone()),
         instances: Vec::new(),
-        ec2: target.double_admin().map(|_| {
-            crate::target::ec2::Ec2Client::new(
-                &target.endpoint_url,
+        ec2: match (target.double_admin(), &target.endpoint_url) {
+            (Some(_), Some(url)) => Some(crate::target::ec2::Ec2Client::new(
+                url,
                 &target.region,
-                &target.admin_access_key_id,
-                &target.admin_secret_access_key,
-            )
-        }),
+                target.operator_keys().access_key_id(),
+                target.operator_keys().secret_access_key(),
+            )),
+            _ => None,
+        },
+        journal: journal.clone(),
         launcher: Some(chaos::Launcher {
             target: target.clone(),
             sdk: sdk.clone(),
@@ -333,13 +435,47 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         entries.len(),
         scenario.duration
     ));
-    let load = load::run(entries.clone(), fleet.clone(), t0, seed, obs_tx, stop_rx);
+    let load = load::run(
+        entries.clone(),
+        fleet.clone(),
+        t0,
+        seed,
+        obs_tx,
+        stop_rx,
+        budget.clone(),
+    );
     let interrupted = tokio::select! {
         _ = load => false,
         _ = shutdown.recv() => true,
     };
     let _ = stop_tx.send(true);
     let changes = chaos.await.unwrap_or_default();
+    // Restore before anything else: the target must not stay changed.
+    let restored = match &journal {
+        Some(journal) => {
+            let restored = guard::restore(journal, &iam, &s3_operator).await;
+            for r in &restored {
+                say(format!(
+                    "restore: #{} {} on {}: {}",
+                    r.seq, r.action, r.resource, r.result
+                ));
+            }
+            if restored.iter().any(|r| r.result != "restored") {
+                eprintln!(
+                    "warning: some changes were not restored; run `iamstorm rollback {}`",
+                    journal.path().display()
+                );
+            }
+            restored
+        }
+        None => Vec::new(),
+    };
+    if budget.exhausted() {
+        say(format!(
+            "load: stopped at the request cap ({} requests)",
+            rails.caps.max_requests.unwrap_or_default()
+        ));
+    }
     for c in &changes {
         match &c.result {
             Ok(()) => say(format!(
@@ -377,7 +513,10 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         Some(admin) => check_classifier(admin, &reservoir).await,
         None => None,
     };
-    let truth = target.admin.propagation().await.ok();
+    let truth = match target.double_admin() {
+        Some(admin) => admin.propagation().await.ok(),
+        None => None,
+    };
     let results: Vec<PropagationResult> = trackers
         .iter()
         .map(|(record, tracker)| {
@@ -406,6 +545,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         &results,
     );
     summary.classifier = classifier;
+    summary.restored = restored;
     summary.boots = fleet
         .all()
         .iter()

@@ -34,6 +34,52 @@ fn fail<E: ProvideErrorMetadata + std::fmt::Debug>(step: String) -> impl FnOnce(
     }
 }
 
+fn has_code<E: ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    codes: &[&str],
+) -> bool {
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|c| codes.contains(&c))
+}
+
+/// Checks, without changing anything, that the scenario's roles, instance
+/// profiles and buckets exist (real AWS: a run never creates them).
+pub async fn verify(
+    scenario: &Scenario,
+    iam: &aws_sdk_iam::Client,
+    s3: &aws_sdk_s3::Client,
+) -> Result<(), SetupError> {
+    for role in &scenario.roles {
+        iam.get_role()
+            .role_name(&role.name)
+            .send()
+            .await
+            .map_err(fail(format!(
+                "check role {} exists (against AWS, a run creates nothing)",
+                role.name
+            )))?;
+    }
+    for profile in &scenario.instance_profiles {
+        iam.get_instance_profile()
+            .instance_profile_name(&profile.name)
+            .send()
+            .await
+            .map_err(fail(format!(
+                "check instance profile {} exists",
+                profile.name
+            )))?;
+    }
+    for bucket in &scenario.buckets {
+        s3.head_bucket()
+            .bucket(&bucket.name)
+            .send()
+            .await
+            .map_err(fail(format!("check bucket {} exists", bucket.name)))?;
+    }
+    Ok(())
+}
+
 /// Deterministic object content: the key repeated, cut to `size_bytes`.
 pub fn object_body(key: &str, size_bytes: u64) -> Bytes {
     let mut body = Vec::with_capacity(size_bytes as usize);
@@ -56,12 +102,26 @@ pub async fn apply(
             Trust::Nobody => TRUST_OTHER_SERVICE.to_owned(),
             Trust::Document(doc) => doc.clone(),
         };
-        iam.create_role()
+        // A role left by an earlier run against the same endpoint gets the
+        // scenario's trust and inline policies; other errors end setup.
+        match iam
+            .create_role()
             .role_name(&role.name)
-            .assume_role_policy_document(trust)
+            .assume_role_policy_document(&trust)
             .send()
             .await
-            .map_err(fail(format!("create role {}", role.name)))?;
+        {
+            Ok(_) => {}
+            Err(e) if has_code(&e, &["EntityAlreadyExists"]) => {
+                iam.update_assume_role_policy()
+                    .role_name(&role.name)
+                    .policy_document(&trust)
+                    .send()
+                    .await
+                    .map_err(fail(format!("update trust of existing role {}", role.name)))?;
+            }
+            Err(e) => return Err(fail(format!("create role {}", role.name))(e)),
+        }
         for (name, document) in &role.inline {
             iam.put_role_policy()
                 .role_name(&role.name)
@@ -73,27 +133,40 @@ pub async fn apply(
         }
     }
     for profile in &scenario.instance_profiles {
-        iam.create_instance_profile()
+        match iam
+            .create_instance_profile()
             .instance_profile_name(&profile.name)
             .send()
             .await
-            .map_err(fail(format!("create instance profile {}", profile.name)))?;
-        iam.add_role_to_instance_profile()
+        {
+            Ok(_) => {}
+            Err(e) if has_code(&e, &["EntityAlreadyExists"]) => {}
+            Err(e) => return Err(fail(format!("create instance profile {}", profile.name))(e)),
+        }
+        match iam
+            .add_role_to_instance_profile()
             .instance_profile_name(&profile.name)
             .role_name(&profile.role)
             .send()
             .await
-            .map_err(fail(format!(
-                "add role {} to instance profile {}",
-                profile.role, profile.name
-            )))?;
+        {
+            Ok(_) => {}
+            // The profile already holds a role (its one slot): an earlier run's.
+            Err(e) if has_code(&e, &["LimitExceeded", "EntityAlreadyExists"]) => {}
+            Err(e) => {
+                return Err(fail(format!(
+                    "add role {} to instance profile {}",
+                    profile.role, profile.name
+                ))(e));
+            }
+        }
     }
     for bucket in &scenario.buckets {
-        s3.create_bucket()
-            .bucket(&bucket.name)
-            .send()
-            .await
-            .map_err(fail(format!("create bucket {}", bucket.name)))?;
+        match s3.create_bucket().bucket(&bucket.name).send().await {
+            Ok(_) => {}
+            Err(e) if has_code(&e, &["BucketAlreadyOwnedByYou"]) => {}
+            Err(e) => return Err(fail(format!("create bucket {}", bucket.name))(e)),
+        }
         let Some(pattern) = &bucket.objects else {
             continue;
         };

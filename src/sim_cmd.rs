@@ -78,7 +78,7 @@ async fn seed(target: &Target, scenario: &Scenario) -> Result<Vec<Launched>, Str
         .await
         .map_err(|e| e.to_string())?;
     target
-        .admin
+        .embedded_admin()
         .await_converged()
         .await
         .map_err(|e| e.to_string())?;
@@ -98,7 +98,7 @@ async fn seed(target: &Target, scenario: &Scenario) -> Result<Vec<Launched>, Str
     // The scenario's faults, timed from the moment the double is seeded.
     if !scenario.sim.faults.is_empty() {
         target
-            .admin
+            .embedded_admin()
             .add_faults(&scenario.sim.faults)
             .await
             .map_err(|e| e.to_string())?;
@@ -163,8 +163,8 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     let mut shutdown = ShutdownSignal::install();
     println!(
         "# iamstorm double on {} (seed {seed}); admin API {}",
-        target.endpoint_url,
-        target.admin.base()
+        target.endpoint_url.as_deref().unwrap_or_default(),
+        target.embedded_admin().base()
     );
     for l in &launched {
         println!(
@@ -172,12 +172,13 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
             l.instance_id, l.imds_endpoint, l.group, l.profile, l.credentials
         );
     }
-    println!("export AWS_ENDPOINT_URL={}", target.endpoint_url);
-    println!("export AWS_ACCESS_KEY_ID={}", target.admin_access_key_id);
+    let keys = target.operator_keys();
     println!(
-        "export AWS_SECRET_ACCESS_KEY={}",
-        target.admin_secret_access_key
+        "export AWS_ENDPOINT_URL={}",
+        target.endpoint_url.as_deref().unwrap_or_default()
     );
+    println!("export AWS_ACCESS_KEY_ID={}", keys.access_key_id());
+    println!("export AWS_SECRET_ACCESS_KEY={}", keys.secret_access_key());
     println!("export AWS_REGION={}", target.region);
     // AWS CLI v1 and older boto3 read the region from this one.
     println!("export AWS_DEFAULT_REGION={}", target.region);

@@ -28,11 +28,12 @@ fn clients(sim: &SimHandle, instances: Vec<(String, String)>) -> Clients {
         instances,
         launcher: None,
         ec2: None,
+        journal: None,
     }
 }
 
 async fn ok(clients: &Clients, kind: TimelineKind) -> chaos::Applied {
-    let applied = chaos::apply(clients, &kind).await;
+    let applied = chaos::apply(clients, &kind, 0.0).await;
     assert_eq!(applied.result, Ok(()), "{} failed", applied.label);
     applied
 }
@@ -201,6 +202,7 @@ async fn iam_actions_change_the_role_and_name_their_ground_truth() {
             role: ROLE.into(),
             policy_arn: arn,
         },
+        0.0,
     )
     .await;
     let error = again.result.expect_err("detaching twice fails");
@@ -491,7 +493,7 @@ async fn double_only_actions_refuse_without_the_admin_api() {
         mode: ImdsOutageMode::Refuse,
         window: Duration::from_secs(1),
     };
-    let applied = chaos::apply(&c, &kind).await;
+    let applied = chaos::apply(&c, &kind, 0.0).await;
     let error = applied.result.expect_err("no admin API");
     assert!(error.contains("embedded double"), "{error}");
 }

@@ -46,7 +46,7 @@ async fn imds_requests(buffer: Option<Duration>, calls: usize) -> u64 {
             .expect("signed with instance credentials");
     }
     let imds = target
-        .admin
+        .embedded_admin()
         .imds(&instance.instance_id)
         .await
         .expect("knobs");
@@ -76,7 +76,11 @@ async fn world_on(target: &Target, trust: &str) {
         .send()
         .await
         .expect("add role");
-    target.admin.await_converged().await.expect("converged");
+    target
+        .embedded_admin()
+        .await_converged()
+        .await
+        .expect("converged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,6 +57,9 @@ pub struct Clients {
     pub launcher: Option<Launcher>,
     /// The target's EC2 API (swap-instance-profile, reboot-instance).
     pub ec2: Option<crate::target::ec2::Ec2Client>,
+    /// Set when the target outlives the run: every IAM and S3 change is
+    /// journaled (with its undo) before it is sent.
+    pub journal: Option<Arc<crate::guard::Journal>>,
 }
 
 /// What launching instances mid-run takes.
@@ -99,7 +102,7 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         let sent = t0.elapsed();
-        let applied = apply(&clients, &action.kind).await;
+        let applied = apply(&clients, &action.kind, sent.as_secs_f64()).await;
         let record = ChangeRecord {
             index,
             action: applied.label,
@@ -118,7 +121,38 @@ pub async fn run(
 }
 
 /// Applies one action now; its errors are data in [`Applied::result`].
-pub async fn apply(clients: &Clients, kind: &TimelineKind) -> Applied {
+/// With a journal, a change to the target is journaled first (its prior
+/// state as undo steps, fsync'd) and not sent at all if that fails.
+pub async fn apply(clients: &Clients, kind: &TimelineKind, at_s: f64) -> Applied {
+    let (Some(journal), Some(resource)) = (&clients.journal, crate::guard::undo::resource(kind))
+    else {
+        return apply_now(clients, kind).await;
+    };
+    let not_sent = |why: String| Applied {
+        label: kind.name().to_owned(),
+        truth_label: String::new(),
+        result: Err(format!("not sent: {why}")),
+    };
+    let undo = match crate::guard::undo::capture(&clients.iam, &clients.s3, kind).await {
+        Ok(undo) => undo,
+        Err(e) => {
+            return not_sent(format!(
+                "cannot read {resource}'s prior state to journal it: {e}"
+            ));
+        }
+    };
+    let seq = match journal.intent(at_s, kind.name(), &resource.to_string(), undo) {
+        Ok(seq) => seq,
+        Err(e) => return not_sent(e.to_string()),
+    };
+    let applied = apply_now(clients, kind).await;
+    if let Err(e) = journal.applied(seq, &applied.result) {
+        eprintln!("warning: {e}");
+    }
+    applied
+}
+
+async fn apply_now(clients: &Clients, kind: &TimelineKind) -> Applied {
     match kind {
         TimelineKind::ScaleOut { group, size } => match (&clients.fleet, &clients.launcher) {
             (Some(f), Some(launcher)) => fleet::scale_out(f, launcher, group, *size).await,

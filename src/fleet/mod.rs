@@ -237,7 +237,6 @@ pub async fn launch_at(
     for g in groups {
         for _ in 0..g.instances {
             let launched = target
-                .admin
                 .launch_instance(g.instance_profile.as_deref())
                 .await
                 .map_err(|source| FleetError::Launch {
@@ -245,13 +244,13 @@ pub async fn launch_at(
                     source,
                 })?;
             let (config, credentials) =
-                clients::instance_config(target, &launched.imds_endpoint, settings).map_err(
-                    |e| FleetError::Endpoint {
+                clients::instance_config(target, &launched.imds_endpoint, settings)
+                    .await
+                    .map_err(|e| FleetError::Endpoint {
                         instance_id: launched.instance_id.clone(),
                         endpoint: launched.imds_endpoint.clone(),
                         message: e.to_string(),
-                    },
-                )?;
+                    })?;
             pending.push((g, launched, config, credentials));
         }
     }
@@ -291,6 +290,7 @@ pub async fn restart(
     at_s: f64,
 ) -> Result<SimInstance, FleetError> {
     let (config, credentials) = clients::instance_config(target, &old.imds_endpoint, settings)
+        .await
         .map_err(|e| FleetError::Endpoint {
             instance_id: old.instance_id.clone(),
             endpoint: old.imds_endpoint.clone(),

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use crate::fleet::{Fleet, SimInstance};
+use crate::guard::caps::{Admit, Budget};
 use crate::observe::outcome::Outcome;
 use crate::scenario::{KeyPattern, LoadModel, Op};
 use profile::Schedule;
@@ -94,6 +95,7 @@ pub async fn run(
     seed: u64,
     tx: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
+    budget: Arc<Budget>,
 ) {
     let mut pacers = Vec::new();
     for (entry_index, entry) in entries.iter().enumerate() {
@@ -104,6 +106,7 @@ pub async fn run(
             seed,
             tx: tx.clone(),
             stop: stop.clone(),
+            budget: budget.clone(),
         };
         match &entry.model {
             LoadModel::Open { profile, arrivals } => {
@@ -167,6 +170,8 @@ struct Context {
     seed: u64,
     tx: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
+    /// The run's hard caps (`--max-rate`, `--max-requests`).
+    budget: Arc<Budget>,
 }
 
 impl Context {
@@ -272,6 +277,17 @@ impl Pacer {
                 }
                 Err(tokio::sync::TryAcquireError::Closed) => break,
             };
+            // The hard caps: a request over the rate cap is refused like one
+            // over the in-flight cap; once the request cap is spent, stop.
+            match self.ctx.budget.admit() {
+                Admit::Send => {}
+                Admit::RateCapped => {
+                    drop(permit);
+                    let _ = self.ctx.tx.send(refused(Some(instance.index))).await;
+                    continue;
+                }
+                Admit::Exhausted => break,
+            }
             let key = self.ctx.key(0, i);
             let ctx = self.ctx.clone();
             in_flight.push(tokio::spawn(async move {
@@ -317,6 +333,9 @@ impl ClosedWorker {
                 p = workers.acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = self.ctx.stop.changed() => break,
             };
+            if !self.ctx.budget.admit_wait().await {
+                break;
+            }
             let stream = (self.instance.index as u64 + 1) << 16 | u64::from(self.worker);
             let key = self.ctx.key(stream, i);
             // Closed model: no schedule, so latency is from the send.

@@ -68,6 +68,17 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
             writeln!(out, "  {mark}  {}  ({})", t.threshold, t.reason)?;
         }
     }
+    if !summary.restored.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "restored (journaled changes undone)")?;
+        for r in &summary.restored {
+            writeln!(
+                out,
+                "  #{} {} on {}: {}",
+                r.seq, r.action, r.resource, r.result
+            )?;
+        }
+    }
     Ok(())
 }
 

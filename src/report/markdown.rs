@@ -91,6 +91,24 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
         }
     }
 
+    if !summary.restored.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Restored changes")?;
+        writeln!(out)?;
+        writeln!(out, "| # | change | resource | result |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        for r in &summary.restored {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                r.seq,
+                cell(&r.action),
+                cell(&r.resource),
+                cell(&r.result)
+            )?;
+        }
+    }
+
     writeln!(out)?;
     writeln!(out, "## Outcomes")?;
     writeln!(out)?;

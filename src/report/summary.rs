@@ -467,6 +467,10 @@ pub struct Summary {
     pub verdict_lines: Vec<String>,
     /// Every threshold judged (scenario's, then `--threshold`'s), in order.
     pub thresholds: Vec<crate::thresholds::ThresholdResult>,
+    /// Journaled changes undone at the end of a run against a target that
+    /// outlives it (endpoint, aws); empty against the embedded double.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<crate::guard::Restored>,
 }
 
 impl Summary {
@@ -550,6 +554,7 @@ impl Summary {
             timeline: Vec::new(),
             verdict_lines: Vec::new(),
             thresholds: Vec::new(),
+            restored: Vec::new(),
         };
         summary.verdict_lines = verdict_lines(&summary);
         summary

@@ -24,6 +24,7 @@ mod model;
 pub mod plausibility;
 mod sdk;
 mod sim_model;
+mod target_spec;
 mod timeline;
 mod units;
 
@@ -36,17 +37,17 @@ use std::time::Duration;
 pub use diag::{Diagnostic, ScenarioError};
 pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, RoleTarget, Stage};
 pub use sdk::{DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS, RetryMode, SdkBehaviour};
+pub use target_spec::{Mutable, TargetKind, TargetSpec};
 pub use timeline::{FaultAction, FleetSize, ImdsOutageMode, MAX_SCALE};
 pub use units::{
     KeyPattern, KeyPatternError, MAX_KEY_LEN_BYTES, MAX_RATE_PER_S, RateError, UnitError,
-    check_rate_per_s, parse_byte_size, parse_duration,
+    check_rate_per_s, parse_byte_size, parse_duration, parse_rate_per_s,
 };
 
 use diag::{SourceFile, closest};
 use model::{
     Int, RawBucket, RawDelay, RawFault, RawFleetGroup, RawInstanceProfile, RawLoad, RawPropagation,
-    RawQuotas, RawRole, RawScenario, RawSim, RawTarget, RawTimelineEntry, Section, ShapeError,
-    Text,
+    RawQuotas, RawRole, RawScenario, RawSim, RawTimelineEntry, Section, ShapeError, Text,
 };
 
 /// Longest run, and longest duration anywhere in a scenario. Longer soaks are
@@ -81,8 +82,8 @@ pub struct Scenario {
     pub seed: Option<u64>,
     /// Total load time, above zero and at most [`MAX_DURATION`].
     pub duration: Duration,
-    /// Where requests go.
-    pub target: Target,
+    /// Where requests go, and the safety rails for real targets.
+    pub target: TargetSpec,
     /// The embedded double's models.
     pub sim: SimSettings,
     /// The instances' SDK behaviour (`[sdk]`).
@@ -101,13 +102,6 @@ pub struct Scenario {
     pub timeline: Vec<TimelineAction>,
     /// CI gates judged against the summary (`thresholds = [...]`).
     pub thresholds: Vec<crate::thresholds::Threshold>,
-}
-
-/// Where requests go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// The embedded double on loopback ports.
-    Sim,
 }
 
 /// `[sim]`, with defaults filled in.
@@ -569,6 +563,31 @@ pub enum TimelineKind {
 }
 
 impl TimelineKind {
+    /// The action's name as the scenario file writes it (`"put-role-policy"`).
+    pub fn name(&self) -> &'static str {
+        use TimelineKind as K;
+        match self {
+            K::PutRolePolicy { .. } => "put-role-policy",
+            K::DeleteRolePolicy { .. } => "delete-role-policy",
+            K::AttachRolePolicy { .. } => "attach-role-policy",
+            K::DetachRolePolicy { .. } => "detach-role-policy",
+            K::CreatePolicyVersion { .. } => "create-policy-version",
+            K::UpdateAssumeRolePolicy { .. } => "update-assume-role-policy",
+            K::PutRolePermissionsBoundary { .. } => "put-role-permissions-boundary",
+            K::DeleteRolePermissionsBoundary { .. } => "delete-role-permissions-boundary",
+            K::PutBucketPolicy { .. } => "put-bucket-policy",
+            K::DeleteBucketPolicy { .. } => "delete-bucket-policy",
+            K::ImdsOutage { .. } => "imds-outage",
+            K::ImdsThrottle { .. } => "imds-throttle",
+            K::Fault { action, .. } => action.as_str(),
+            K::ScaleOut { .. } => "scale-out",
+            K::ScaleIn { .. } => "scale-in",
+            K::SwapInstanceProfile { .. } => "swap-instance-profile",
+            K::RebootInstance { .. } => "reboot-instance",
+            K::SetLaunchTemplate { .. } => "set-launch-template",
+        }
+    }
+
     /// Whether only the embedded double can apply it (through its admin API).
     pub fn needs_double(&self) -> bool {
         matches!(
@@ -930,40 +949,6 @@ impl Validator<'_> {
                 help,
             );
             None
-        }
-    }
-
-    fn target(&mut self, raw: Option<&RawTarget>) -> Option<Target> {
-        let Some(raw) = raw else {
-            return Some(Target::Sim);
-        };
-        match raw.kind.get_ref().as_str() {
-            "sim" => {
-                if let Some(url) = &raw.url {
-                    self.error(
-                        url.span(),
-                        "`url` is only used with kind = \"endpoint\"",
-                        "remove `url`: kind = \"sim\" starts the embedded double on loopback ports",
-                    );
-                }
-                Some(Target::Sim)
-            }
-            kind @ ("endpoint" | "aws") => {
-                self.error(
-                    raw.kind.span(),
-                    format!("target kind \"{kind}\" is not supported yet"),
-                    "this version runs against the embedded double only: use kind = \"sim\"",
-                );
-                None
-            }
-            other => {
-                self.error(
-                    raw.kind.span(),
-                    format!("unknown target kind {other:?}"),
-                    "use kind = \"sim\" (the embedded double); \"endpoint\" and \"aws\" come in a later version",
-                );
-                None
-            }
         }
     }
 
@@ -2322,8 +2307,10 @@ fn shape_help(error: &ShapeError) -> Option<String> {
     if message.starts_with("invalid type") && message.ends_with("expected i64") {
         return Some("write a whole number, without quotes".to_owned());
     }
-    if message.starts_with("invalid type") && message.contains("requests per second") {
-        return Some("write a constant rate such as rate = 200; rate profiles (ramps, steps) are not supported yet".to_owned());
+    if (message.starts_with("invalid type") && message.contains("requests per second"))
+        || message.starts_with("invalid rate")
+    {
+        return Some("write requests per second as a number (rate = 200) or with its unit: \"200/s\", \"900/min\", \"3600/h\"".to_owned());
     }
     None
 }
@@ -2613,12 +2600,12 @@ measure = "grant"
                 "rate must be greater than 0 (got -5)",
             ),
             (
-                "rate as string",
+                "rate as string without a unit",
                 &[("rate = 150", "rate = \"150\"")],
                 "",
                 43,
                 8,
-                "expected a number of requests per second",
+                "invalid rate \"150\": it has no unit",
             ),
             (
                 "start not before end",
@@ -2928,12 +2915,56 @@ measure = "grant"
                 "seed must be 0 or greater (got -1)",
             ),
             (
-                "target not supported yet",
-                &[("kind = \"sim\"", "kind = \"aws\"")],
+                "mutable names no resource",
+                &[(
+                    "[target]\nkind = \"sim\"",
+                    "target = { kind = \"aws\", mutable = [\"user/x\"] }\n",
+                )],
+                "",
+                5,
+                37,
+                "`mutable` entry \"user/x\" names no resource",
+            ),
+            (
+                "url with the embedded double",
+                &[(
+                    "[target]\nkind = \"sim\"",
+                    "target = { kind = \"sim\", url = \"http://127.0.0.1:1\" }\n",
+                )],
+                "",
+                5,
+                32,
+                "`url` is not used with kind = \"sim\"",
+            ),
+            (
+                "endpoint url not http",
+                &[(
+                    "[target]\nkind = \"sim\"",
+                    "target = { kind = \"endpoint\", url = \"ftp://x\" }\n",
+                )],
+                "",
+                5,
+                37,
+                "is not an http(s) URL",
+            ),
+            (
+                "max_rate with an unknown unit",
+                &[(
+                    "[target]\nkind = \"sim\"",
+                    "target = { kind = \"aws\", max_rate = \"5/day\" }\n",
+                )],
+                "",
+                5,
+                37,
+                "invalid rate \"5/day\": unknown unit \"day\"",
+            ),
+            (
+                "unknown target kind",
+                &[("kind = \"sim\"", "kind = \"gcp\"")],
                 "",
                 6,
                 8,
-                "target kind \"aws\" is not supported yet",
+                "unknown target kind \"gcp\"",
             ),
             (
                 "timeline at end of run",
@@ -3349,7 +3380,7 @@ measure = "grant"
             [[timeline]]\nat = \"20s\"\naction = \"delete-role-policy\"\nrole = \"r\"\npolicy_name = \"p\"\n\
             [[timeline]]\nat = \"10s\"\naction = \"put-role-policy\"\nrole = \"r\"\npolicy_name = \"q\"\npolicy = \"policies/ok.json\"\n";
         let scenario = parse("d.toml", text, &fixture.0).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(scenario.target, Target::Sim);
+        assert_eq!(scenario.target, TargetSpec::default());
         assert_eq!(scenario.sim, SimSettings::default());
         assert_eq!(scenario.seed, None);
         assert_eq!(scenario.roles[0].trust, Trust::Nobody);

@@ -257,13 +257,19 @@ fn expected_list(fields: &[&str]) -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTarget {
-    /// `"sim"` (the embedded double). `"endpoint"` and `"aws"` are recognised
-    /// so the error can say they are not supported yet. Required.
+    /// `"sim"` (the embedded double), `"endpoint"` or `"aws"`. Required.
     pub kind: Text,
-    /// The endpoint URL for `kind = "endpoint"`; accepted only so that a file
-    /// written for a later version gets the "not supported yet" error rather
-    /// than "unknown field".
+    /// The endpoint URL for `kind = "endpoint"` (or an `aws` override).
     pub url: Option<Text>,
+    /// The region the SDK signs for (endpoint and aws).
+    pub region: Option<Text>,
+    /// What the run may change on a real target: `"role/NAME"`,
+    /// `"bucket/NAME"`, `"policy/ARN"`.
+    pub mutable: Option<Vec<Text>>,
+    /// Hard cap on the fleet-wide request rate.
+    pub max_rate: Option<Spanned<RatePerS>>,
+    /// Hard cap on the run's total requests.
+    pub max_requests: Option<Int>,
 }
 
 /// `[sdk]`: how the instances' AWS SDK clients behave.
@@ -610,7 +616,14 @@ impl<'de> Deserialize<'de> for RatePerS {
         impl Visitor<'_> for Number {
             type Value = RatePerS;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of requests per second, such as 200 or 12.5")
+                f.write_str(
+                    "a rate: requests per second as a number (200, 12.5) or with its unit (\"5000/s\", \"300/min\")",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RatePerS, E> {
+                super::units::parse_rate_per_s(v)
+                    .map(RatePerS)
+                    .map_err(|e| E::custom(format!("invalid rate {v:?}: {e}")))
             }
             fn visit_i64<E>(self, v: i64) -> Result<RatePerS, E> {
                 Ok(RatePerS(v as f64))

@@ -161,6 +161,32 @@ pub fn parse_byte_size(text: &str) -> Result<u64, UnitError> {
     whole.checked_mul(unit_bytes).ok_or(UnitError::TooLarge)
 }
 
+/// Parse a rate written with its unit: `"5000/s"`, `"300/min"`, `"36000/h"`
+/// (fractions allowed), as requests per second. Range checks are
+/// [`check_rate_per_s`]'s.
+pub fn parse_rate_per_s(text: &str) -> Result<f64, UnitError> {
+    let Some(slash) = text.find('/') else {
+        return Err(UnitError::MissingUnit);
+    };
+    let (number, unit) = (text[..slash].trim(), text[slash + 1..].trim());
+    let per_s = match unit {
+        "s" => 1.0,
+        "min" => 1.0 / 60.0,
+        "h" => 1.0 / 3600.0,
+        other => {
+            return Err(UnitError::UnknownUnit {
+                unit: other.to_owned(),
+                at: slash + 1..text.len(),
+            });
+        }
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(UnitError::NotANumber);
+    }
+    let value: f64 = number.parse().map_err(|_| UnitError::NotANumber)?;
+    Ok(value * per_s)
+}
+
 /// The highest request rate one `[[load]]` entry may ask for, per second
 /// across the whole fleet.
 pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
@@ -416,6 +442,21 @@ impl fmt::Display for KeyPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_with_units() {
+        assert_eq!(parse_rate_per_s("5000/s"), Ok(5000.0));
+        assert_eq!(parse_rate_per_s("90/min"), Ok(1.5));
+        assert_eq!(parse_rate_per_s("7200/h"), Ok(2.0));
+        assert_eq!(parse_rate_per_s("12.5 / s"), Ok(12.5));
+        assert_eq!(parse_rate_per_s("150"), Err(UnitError::MissingUnit));
+        assert_eq!(parse_rate_per_s("x/s"), Err(UnitError::NotANumber));
+        assert_eq!(parse_rate_per_s("-5/s"), Err(UnitError::NotANumber));
+        assert!(matches!(
+            parse_rate_per_s("5/day"),
+            Err(UnitError::UnknownUnit { unit, at }) if unit == "day" && at == (2..5)
+        ));
+    }
 
     #[test]
     fn durations() {

@@ -140,6 +140,11 @@ impl AdminClient {
         serde_json::from_slice(&bytes).map_err(|source| AdminError::Decode { url, source })
     }
 
+    /// `GET /_iamstorm/health`: answers only if the target is an iamstorm double.
+    pub async fn health(&self) -> Result<serde_json::Value, AdminError> {
+        self.call(http::Method::GET, "health", None).await
+    }
+
     pub async fn launch_instance(
         &self,
         instance_profile: Option<&str>,

@@ -10,7 +10,6 @@ use aws_config::imds::credentials::ImdsCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use super::Target;
@@ -65,50 +64,56 @@ fn base(target: &Target, settings: &SdkSettings) -> aws_types::sdk_config::Build
         ),
         None => builder,
     };
-    builder
+    let mut builder = builder
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
-        .endpoint_url(target.endpoint_url.clone())
         .retry_config(settings.retry.clone())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(settings.connect_timeout)
                 .operation_timeout(settings.operation_timeout)
                 .build(),
-        )
+        );
+    if let Some(url) = &target.endpoint_url {
+        builder.set_endpoint_url(Some(url.clone()));
+    }
+    builder
 }
 
-/// The operator's configuration: static admin keys, standard retries
-/// (setup must not fail on one throttled call).
+/// The operator's configuration: the target's operator credentials,
+/// standard retries (setup must not fail on one throttled call).
 pub fn operator_config(target: &Target) -> SdkConfig {
-    let creds = Credentials::new(
-        target.admin_access_key_id.clone(),
-        target.admin_secret_access_key.clone(),
-        None,
-        None,
-        "iamstorm-operator",
-    );
     let settings = SdkSettings {
         retry: RetryConfig::standard().with_max_attempts(5),
         ..SdkSettings::default()
     };
     base(target, &settings)
-        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .credentials_provider(target.operator.clone())
         .build()
 }
 
-/// One instance's configuration: credentials from its IMDS endpoint.
-pub fn instance_config(
+/// One instance's configuration: credentials from its IMDS endpoint, or —
+/// on a target without simulated IMDS (`imds_endpoint` empty) — from a
+/// default chain of its own (its own identity cache; on EC2 that chain
+/// ends at the real IMDS and the real instance profile).
+pub async fn instance_config(
     target: &Target,
     imds_endpoint: &str,
     settings: &SdkSettings,
 ) -> Result<(SdkConfig, SharedCredentialsProvider), aws_smithy_runtime_api::box_error::BoxError> {
-    let imds = aws_config::imds::Client::builder()
-        .endpoint(imds_endpoint)?
-        .build();
-    let provider = SharedCredentialsProvider::new(
-        ImdsCredentialsProvider::builder().imds_client(imds).build(),
-    );
+    let provider = if imds_endpoint.is_empty() {
+        SharedCredentialsProvider::new(
+            aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                .region(Region::new(target.region.clone()))
+                .build()
+                .await,
+        )
+    } else {
+        let imds = aws_config::imds::Client::builder()
+            .endpoint(imds_endpoint)?
+            .build();
+        SharedCredentialsProvider::new(ImdsCredentialsProvider::builder().imds_client(imds).build())
+    };
     let config = base(target, settings)
         .credentials_provider(provider.clone())
         .build();
