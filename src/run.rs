@@ -88,6 +88,9 @@ pub async fn run_scenario(opts: RunOptions) -> Exit {
             if done.interrupted {
                 eprintln!("interrupted: the results above cover what ran before the signal");
                 Exit::Interrupted
+            } else if let Some(why) = &done.summary.aborted {
+                eprintln!("aborted: {why} (exit 1)");
+                Exit::ThresholdsFailed
             } else if failed > 0 {
                 eprintln!(
                     "{failed} of {} thresholds failed (exit 1)",
@@ -354,6 +357,20 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         }
     })?;
     let (live_tx, live_rx) = tokio::sync::watch::channel(crate::live::Snapshot::default());
+    let (abort_tx, mut abort_rx) = watch::channel(None::<String>);
+    let gates: Vec<crate::thresholds::Threshold> = scenario
+        .thresholds
+        .iter()
+        .chain(&opts.thresholds)
+        .cloned()
+        .collect();
+    let run_info = RunInfo {
+        run_id: id.clone(),
+        seed,
+        scenario: scenario.name.clone(),
+        duration: scenario.duration,
+        op_apis: entries.iter().map(|e| e.op.as_str().to_owned()).collect(),
+    };
     let display = tokio::spawn(crate::live::display::show(
         live_rx.clone(),
         crate::live::display::Mode::detect(opts.quiet),
@@ -390,6 +407,15 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             t0,
             duration: scenario.duration,
             seed,
+            abort: LiveGates {
+                gates: gates
+                    .iter()
+                    .filter(|t| t.abort_after.is_some())
+                    .cloned()
+                    .collect(),
+                info: run_info.clone(),
+                tx: abort_tx,
+            },
         },
     ));
     let timeline: Vec<_> = scenario
@@ -447,7 +473,12 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let interrupted = tokio::select! {
         _ = load => false,
         _ = shutdown.recv() => true,
+        _ = abort_rx.wait_for(Option::is_some) => false,
     };
+    let aborted = abort_rx.borrow().clone();
+    if let Some(why) = &aborted {
+        say(format!("load: aborted — {why}"));
+    }
     let _ = stop_tx.send(true);
     let changes = chaos.await.unwrap_or_default();
     // Restore before anything else: the target must not stay changed.
@@ -533,17 +564,24 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     } else {
         scenario.duration
     };
+    let ran_for = match &aborted {
+        Some(_) => t0.elapsed().min(scenario.duration),
+        None => ran_for,
+    };
     let mut summary = Summary::build(
         RunInfo {
-            run_id: id,
-            seed,
-            scenario: scenario.name.clone(),
             duration: ran_for,
-            op_apis: entries.iter().map(|e| e.op.as_str().to_owned()).collect(),
+            ..run_info
         },
         &metrics,
         &results,
     );
+    if let Some(why) = &aborted {
+        summary
+            .verdict_lines
+            .insert(0, format!("The run was aborted: {why} (abort_on_fail)."));
+    }
+    summary.aborted = aborted;
     summary.classifier = classifier;
     summary.restored = restored;
     summary.boots = fleet
@@ -587,12 +625,6 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             },
             measured: c.measure.is_some() && c.result.is_ok(),
         })
-        .collect();
-    let gates: Vec<_> = scenario
-        .thresholds
-        .iter()
-        .chain(&opts.thresholds)
-        .cloned()
         .collect();
     if !gates.is_empty() {
         let judged = serde_json::to_value(&summary).map_err(|e| RunError {
@@ -734,6 +766,57 @@ struct AggregateContext {
     duration: Duration,
     /// The run seed: the truth-check sample is drawn from it.
     seed: u64,
+    /// `abort_on_fail` thresholds, judged every second.
+    abort: LiveGates,
+}
+
+/// The thresholds judged while the run goes, and where a failure is told.
+struct LiveGates {
+    gates: Vec<crate::thresholds::Threshold>,
+    /// For the live summary they are judged against.
+    info: RunInfo,
+    tx: watch::Sender<Option<String>>,
+}
+
+impl LiveGates {
+    /// Judges the gates due at `elapsed` against the metrics so far; tells
+    /// the first failure (once). A gate with nothing to measure yet waits.
+    fn judge(&mut self, metrics: &Metrics, elapsed: Duration) {
+        if self.gates.is_empty() || self.tx.borrow().is_some() {
+            return;
+        }
+        let due: Vec<_> = self
+            .gates
+            .iter()
+            .filter(|t| t.abort_after.is_some_and(|after| elapsed >= after))
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let live = Summary::build(
+            RunInfo {
+                duration: elapsed.min(self.info.duration).max(INTERVAL),
+                ..self.info.clone()
+            },
+            metrics,
+            &[],
+        );
+        let Ok(value) = serde_json::to_value(&live) else {
+            return;
+        };
+        if let Some(failed) = crate::thresholds::evaluate_all(&due, &value)
+            .into_iter()
+            .find(|r| r.observed.is_some() && !r.passed)
+        {
+            self.tx.send_replace(Some(format!(
+                "`{}` failed at {:.1}s ({})",
+                failed.threshold,
+                elapsed.as_secs_f64(),
+                failed.reason
+            )));
+        }
+    }
 }
 
 /// Consumes observations and change acknowledgements until every sender is gone.
@@ -756,6 +839,7 @@ async fn aggregate(
         t0,
         duration,
         seed,
+        mut abort,
     } = ctx;
     let mut reservoir = truth_check::Reservoir::new(seed, truth_check::SAMPLE_SIZE);
     // Requests by class per instance: which instances were denied.
@@ -768,6 +852,7 @@ async fn aggregate(
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                abort.judge(&metrics, t0.elapsed());
                 live.send_replace(crate::live::Snapshot::take(
                     &metrics,
                     t0.elapsed(),

@@ -375,3 +375,76 @@ fn malformed_thresholds_are_bad_input_with_their_place() {
         "the help lists metrics: {stderr}"
     );
 }
+
+/// `abort_on_fail`: a gate judged every second while the run goes stops
+/// the load at its first failure (the missing-permission scenario denies
+/// every read from the start), exits 1 and says why in every output; a gate
+/// that holds lets the run finish.
+#[test]
+fn an_abort_on_fail_gate_stops_the_run_at_its_first_failure() {
+    let dir = scratch("abort");
+    let scenario = "scenarios/missing-permission.toml";
+    let out = iamstorm(&[
+        "run",
+        scenario,
+        "--quiet",
+        "--out",
+        path_str(&dir.join("aborted")),
+        "--threshold",
+        "ratio.access_denied{op=reads} < 1% abort_on_fail after 2s",
+        "--threshold",
+        "requests > 0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "aborted: `ratio.access_denied{op=reads} < 1% abort_on_fail after 2s` failed at 2."
+        ),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("aborted/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    let ran_s = summary["duration_s"].as_f64().expect("duration");
+    assert!(
+        (2.0..4.0).contains(&ran_s),
+        "stopped early, after 2 s: {ran_s}"
+    );
+    assert!(
+        summary["aborted"]
+            .as_str()
+            .is_some_and(|a| a.contains("failed at 2."))
+    );
+    assert_eq!(summary["thresholds"][0]["passed"], false);
+    assert_eq!(summary["thresholds"][1]["passed"], true);
+    let md = std::fs::read_to_string(dir.join("aborted/report.md")).expect("report.md");
+    assert!(
+        md.contains("The run was aborted: `ratio.access_denied"),
+        "{md}"
+    );
+
+    // A gate that holds judges live too, and the run goes to its end.
+    let out = iamstorm(&[
+        "run",
+        scenario,
+        "--quiet",
+        "--out",
+        path_str(&dir.join("held")),
+        "--threshold",
+        "ratio.access_denied{op=whoami} < 1% abort_on_fail",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("held/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    assert_eq!(summary["duration_s"], 8.0);
+    assert!(summary.get("aborted").is_none(), "{}", summary["aborted"]);
+}

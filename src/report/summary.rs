@@ -471,6 +471,10 @@ pub struct Summary {
     /// outlives it (endpoint, aws); empty against the embedded double.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restored: Vec<crate::guard::Restored>,
+    /// Why the load stopped early: an `abort_on_fail` threshold failed
+    /// while the run went (`None`: it ran its course).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 impl Summary {
@@ -555,6 +559,7 @@ impl Summary {
             verdict_lines: Vec::new(),
             thresholds: Vec::new(),
             restored: Vec::new(),
+            aborted: None,
         };
         summary.verdict_lines = verdict_lines(&summary);
         summary

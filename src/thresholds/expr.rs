@@ -13,6 +13,10 @@
 //! - comparisons: `<`, `<=`, `>`, `>=`, `==`, `!=`.
 //! - values: durations `50ms`, `1.5s`, `2m` (a bare number is ms);
 //!   ratios `0.01` or `1%`; counts and rates as numbers (`/s` allowed).
+//! - an optional suffix `abort_on_fail` (or `abort_on_fail after 10s`):
+//!   judged every second while the run goes (from `after` on), and the
+//!   first failure stops the load. Request metrics only: propagation is
+//!   known only once the run is over.
 
 use crate::observe::outcome::OutcomeClass;
 
@@ -109,6 +113,45 @@ pub struct Threshold {
     pub cmp: Cmp,
     /// In the metric's unit (ms for durations, 0..1 for ratios).
     pub limit: f64,
+    /// `abort_on_fail [after D]`: judged live from `D` into the run; a
+    /// failure stops the load. `None`: judged at the end only.
+    pub abort_after: Option<std::time::Duration>,
+}
+
+/// The suffix that makes a threshold abort the run.
+const ABORT: &str = "abort_on_fail";
+
+/// Splits `abort_on_fail [after DURATION]` off the end of `body`; returns
+/// the expression before it and the delay. `offset`: `body`'s position in
+/// the text as written (for error positions).
+fn split_abort(
+    body: &str,
+    offset: usize,
+) -> Result<(&str, Option<std::time::Duration>), ExprError> {
+    let Some(at) = body.find(ABORT) else {
+        return Ok((body, None));
+    };
+    let tail = body[at + ABORT.len()..].trim();
+    let after = if tail.is_empty() {
+        std::time::Duration::ZERO
+    } else {
+        let tail_at = offset + at + ABORT.len() + 1;
+        let Some(d) = tail.strip_prefix("after") else {
+            return Err(err(
+                tail_at,
+                format!("unexpected {tail:?} after {ABORT}"),
+                "write `abort_on_fail` or `abort_on_fail after 10s` at the end",
+            ));
+        };
+        crate::scenario::parse_duration(d.trim()).map_err(|e| {
+            err(
+                tail_at,
+                format!("invalid delay {:?} after {ABORT}: {e}", d.trim()),
+                "write a duration, for example `abort_on_fail after 10s`",
+            )
+        })?
+    };
+    Ok((body[..at].trim_end(), Some(after)))
 }
 
 /// A parse error: what is wrong, where in the expression (byte offset),
@@ -134,7 +177,8 @@ const METRICS_HELP: &str = "metrics: latency.p99, latency_raw.p99, ratio.CLASS, 
 /// Parses `text`.
 pub fn parse(text: &str) -> Result<Threshold, ExprError> {
     let trimmed_start = text.len() - text.trim_start().len();
-    let body = text.trim();
+    let written = text.trim();
+    let (body, abort_after) = split_abort(written, trimmed_start)?;
     // The first comparison character outside a `{…}` filter.
     let mut depth = 0usize;
     let cmp_at = body
@@ -240,13 +284,21 @@ pub fn parse(text: &str) -> Result<Threshold, ExprError> {
     let after = &rest[cmp_len..];
     let value_at = trimmed_start + cmp_at + cmp_len + (after.len() - after.trim_start().len());
     let limit = value(&metric, after.trim(), value_at)?;
+    if abort_after.is_some() && !is_request_metric(&metric) {
+        return Err(err(
+            trimmed_start + body.len(),
+            format!("{name} cannot abort the run: propagation is measured once the run is over"),
+            "use abort_on_fail on request metrics (latency, ratio, count, rate, refused)",
+        ));
+    }
     Ok(Threshold {
-        text: body.to_owned(),
+        text: written.to_owned(),
         metric,
         op,
         kind,
         cmp,
         limit,
+        abort_after,
     })
 }
 
@@ -353,6 +405,27 @@ fn value(metric: &Metric, text: &str, at: usize) -> Result<f64, ExprError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn abort_on_fail_is_a_suffix_with_an_optional_delay() {
+        let t = parse("ratio.access_denied < 1% abort_on_fail").expect("parses");
+        assert_eq!(t.abort_after, Some(std::time::Duration::ZERO));
+        assert_eq!(t.limit, 0.01);
+        assert_eq!(t.text, "ratio.access_denied < 1% abort_on_fail");
+        let t = parse(" latency.p99 < 50ms abort_on_fail after 10s ").expect("parses");
+        assert_eq!(t.abort_after, Some(std::time::Duration::from_secs(10)));
+        assert_eq!(t.limit, 50.0);
+        assert_eq!(
+            parse("latency.p99 < 50ms").expect("parses").abort_after,
+            None
+        );
+        let e = parse("latency.p99 < 50ms abort_on_fail soon").expect_err("junk");
+        assert!(e.message.contains("unexpected \"soon\""), "{e:?}");
+        let e = parse("latency.p99 < 50ms abort_on_fail after 10").expect_err("unit");
+        assert!(e.message.contains("invalid delay"), "{e:?}");
+        let e = parse("propagation.p99 < 5s abort_on_fail").expect_err("not live");
+        assert!(e.message.contains("cannot abort the run"), "{e:?}");
+    }
 
     #[test]
     fn the_issue_examples_parse() {
