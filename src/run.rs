@@ -682,7 +682,8 @@ fn plan_entries(scenario: &Scenario) -> Vec<EntryPlan> {
                     .as_ref()
                     .and_then(|r| r.session_name.clone())
                     .unwrap_or_default(),
-                payload: setup::object_body(&l.name, size),
+                payload: setup::object_body(&l.name, l.size_bytes.unwrap_or(size)),
+                sdk: l.sdk.as_ref().map(SdkSettings::from),
                 model: l.model.clone(),
                 start: l.start,
                 end: l.end,

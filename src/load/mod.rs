@@ -49,6 +49,9 @@ pub struct EntryPlan {
     pub session_name: String,
     /// Body for writes.
     pub payload: Bytes,
+    /// The entry's own SDK behaviour (retries, timeouts), applied to each
+    /// of its calls; `None`: the instance's.
+    pub sdk: Option<crate::target::clients::SdkSettings>,
     pub model: LoadModel,
     pub start: Duration,
     pub end: Duration,
@@ -210,6 +213,7 @@ impl Context {
                 role_name: &entry.role_name,
                 role_arn: &entry.role_arn,
                 session_name: &entry.session_name,
+                sdk: entry.sdk.as_ref(),
             },
         )
         .await;

@@ -153,6 +153,52 @@ impl RateProfile {
         }
     }
 
+    /// The same shape at `factor` times the rate (a mix op's share).
+    pub fn scaled(&self, factor: f64) -> RateProfile {
+        assert!(factor > 0.0 && factor <= 1.0, "share {factor}");
+        match self {
+            RateProfile::Constant { rate_per_s } => RateProfile::Constant {
+                rate_per_s: rate_per_s * factor,
+            },
+            RateProfile::Ramp {
+                from_per_s,
+                to_per_s,
+            } => RateProfile::Ramp {
+                from_per_s: from_per_s * factor,
+                to_per_s: to_per_s * factor,
+            },
+            RateProfile::Steps { stages } => RateProfile::Steps {
+                stages: stages
+                    .iter()
+                    .map(|s| Stage {
+                        rate_per_s: s.rate_per_s * factor,
+                        length: s.length,
+                    })
+                    .collect(),
+            },
+            RateProfile::Spike {
+                base_per_s,
+                peak_per_s,
+                at,
+                length,
+            } => RateProfile::Spike {
+                base_per_s: base_per_s * factor,
+                peak_per_s: peak_per_s * factor,
+                at: *at,
+                length: *length,
+            },
+            RateProfile::Sine {
+                mean_per_s,
+                amplitude_per_s,
+                period,
+            } => RateProfile::Sine {
+                mean_per_s: mean_per_s * factor,
+                amplitude_per_s: amplitude_per_s * factor,
+                period: *period,
+            },
+        }
+    }
+
     /// The highest rate the profile reaches.
     pub fn peak_per_s(&self) -> f64 {
         match self {

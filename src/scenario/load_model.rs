@@ -96,6 +96,41 @@ impl Validator<'_> {
         Some(d)
     }
 
+    /// `size`: `Some(None)` when absent, `None` after an error.
+    pub(super) fn put_size(&mut self, raw: &RawLoad, op: Option<Op>) -> Option<Option<u64>> {
+        let Some(size) = &raw.size else {
+            return Some(None);
+        };
+        if op.is_some_and(|op| op != Op::S3PutObject) {
+            self.error(
+                size.span(),
+                format!(
+                    "`size` is the s3:PutObject body size; {} sends none",
+                    raw.op().get_ref()
+                ),
+                "remove `size`, or use it on an s3:PutObject entry (or mix item)",
+            );
+            return None;
+        }
+        self.object_size(size, "size").map(Some)
+    }
+
+    /// The entry's own `sdk`: `Some(None)` when absent, `None` after an error.
+    pub(super) fn entry_sdk(&mut self, raw: &RawLoad) -> Option<Option<super::SdkBehaviour>> {
+        let Some(sdk) = &raw.sdk else {
+            return Some(None);
+        };
+        if let Some(buffer) = &sdk.identity_cache_buffer {
+            self.error(
+                buffer.span(),
+                "`identity_cache_buffer` belongs to the instance, not to one entry",
+                "set it under [sdk]: each instance has one identity cache shared by its calls",
+            );
+            return None;
+        }
+        self.sdk(Some(sdk)).map(Some)
+    }
+
     /// The entry's role target: `Some(None)` when the op takes none,
     /// `None` after an error.
     pub(super) fn role_target(
@@ -120,13 +155,13 @@ impl Validator<'_> {
         }
         let Some(role) = &raw.role else {
             self.error(
-                raw.op.span(),
+                raw.op().span(),
                 format!("{op} needs `role`"),
                 "add role = \"...\" naming one of the [[iam.roles]]",
             );
             return None;
         };
-        let what = format!("load {:?}", raw.op.get_ref());
+        let what = format!("load {:?}", raw.op().get_ref());
         if !self.reference(role, roles, &what, "role", "[[iam.roles]]") {
             return None;
         }
@@ -204,7 +239,7 @@ impl Validator<'_> {
             let span = raw
                 .zipf_exponent
                 .as_ref()
-                .map_or(raw.op.span(), |e| e.span());
+                .map_or(raw.op().span(), |e| e.span());
             self.error(
                 span,
                 format!("zipf_exponent must be above 0 and at most 10 (got {exponent})"),
@@ -269,7 +304,7 @@ impl Validator<'_> {
                 ),
                 None => {
                     self.error(
-                        raw.model.as_ref().map_or(raw.op.span(), |m| m.span()),
+                        raw.model.as_ref().map_or(raw.op().span(), |m| m.span()),
                         "model = \"closed\" needs `workers`",
                         "add workers = 4: the looping senders per instance",
                     );
@@ -316,8 +351,8 @@ impl Validator<'_> {
         match profiles.as_slice() {
             [] => {
                 self.error(
-                    raw.op.span(),
-                    format!("load {:?} needs a rate", raw.op.get_ref()),
+                    raw.op().span(),
+                    format!("load {:?} needs a rate", raw.op().get_ref()),
                     format!("add one of {PROFILE_FIELDS}, for example rate = 100"),
                 );
                 return None;

@@ -20,6 +20,7 @@
 
 mod diag;
 mod load_model;
+mod mix;
 mod model;
 pub mod plausibility;
 mod sdk;
@@ -362,6 +363,10 @@ pub struct LoadEntry {
     pub end: Duration,
     /// Names a [`FleetGroup`]; `None` means every group sends its share.
     pub group: Option<String>,
+    /// `s3:PutObject` body size; `None`: the bucket's object size.
+    pub size_bytes: Option<u64>,
+    /// This entry's own SDK behaviour; `None`: the scenario's `[sdk]`.
+    pub sdk: Option<SdkBehaviour>,
 }
 
 /// The operations a load entry can send.
@@ -802,8 +807,9 @@ impl Validator<'_> {
             raw.fleet.items.iter().map(|g| g.group.get_ref().as_str()),
             raw.fleet.complete,
         );
+        let expanded_load = self.expand_mixes(&raw.load);
         let load = self.load(
-            &raw.load,
+            &expanded_load,
             duration,
             &bucket_names,
             &group_names,
@@ -811,6 +817,7 @@ impl Validator<'_> {
         );
         let timeline = self.timeline(
             raw,
+            &expanded_load,
             duration,
             &timeline::Refs {
                 roles: &role_names,
@@ -900,6 +907,29 @@ impl Validator<'_> {
                     format!("seed must be 0 or greater (got {})", seed.get_ref()),
                     "any non-negative integer works, for example seed = 42; leave it out to get a fresh one",
                 );
+                None
+            }
+        }
+    }
+
+    /// An object size: a byte size of at most [`MAX_OBJECT_SIZE_BYTES`].
+    fn object_size(&mut self, size: &Text, field: &str) -> Option<u64> {
+        match parse_byte_size(size.get_ref()) {
+            Ok(bytes) if bytes > MAX_OBJECT_SIZE_BYTES => {
+                self.error(
+                    size.span(),
+                    format!(
+                        "{field} {:?} is larger than the 16MiB limit",
+                        size.get_ref()
+                    ),
+                    "the double keeps objects in memory; use at most \"16MiB\"",
+                );
+                None
+            }
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                let message = format!("invalid size {:?} for `{field}`: {error}", size.get_ref());
+                self.error_in(size, error.at(), message, SIZE_HELP);
                 None
             }
         }
@@ -1643,28 +1673,7 @@ impl Validator<'_> {
             };
             let object_size_bytes = match &raw.object_size {
                 None => Some(1024),
-                Some(size) => match parse_byte_size(size.get_ref()) {
-                    Ok(bytes) if bytes > MAX_OBJECT_SIZE_BYTES => {
-                        self.error(
-                            size.span(),
-                            format!(
-                                "object_size {:?} is larger than the 16MiB limit",
-                                size.get_ref()
-                            ),
-                            "the double keeps objects in memory; use at most \"16MiB\"",
-                        );
-                        None
-                    }
-                    Ok(bytes) => Some(bytes),
-                    Err(error) => {
-                        let message = format!(
-                            "invalid size {:?} for `object_size`: {error}",
-                            size.get_ref()
-                        );
-                        self.error_in(size, error.at(), message, SIZE_HELP);
-                        None
-                    }
-                },
+                Some(size) => self.object_size(size, "object_size"),
             };
             if let (Some(Some(pattern)), Some(size), Some(span)) = (
                 &objects,
@@ -1812,19 +1821,19 @@ impl Validator<'_> {
         let mut entries = Vec::new();
         let mut seen_names: Vec<(String, usize)> = Vec::new();
         for raw in &section.items {
-            let op = self.op(&raw.op, "op");
+            let op = self.op(raw.op(), "op");
             let name = match &raw.name {
                 Some(name) => {
                     let value = name.get_ref();
                     let valid = (1..=64).contains(&value.len())
                         && value
                             .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || ":_.-".contains(c));
+                            .all(|c| c.is_ascii_alphanumeric() || ":_.-/".contains(c));
                     if !valid {
                         self.error(
                             name.span(),
                             format!(
-                                "load name {value:?} must be 1 to 64 of letters, digits and :_.-"
+                                "load name {value:?} must be 1 to 64 of letters, digits and :_.-/"
                             ),
                             "it labels this stream's metrics in reports",
                         );
@@ -1834,7 +1843,7 @@ impl Validator<'_> {
                 None => op.map(|op| op.as_str().to_owned()),
             };
             if let Some(name) = &name {
-                let span = raw.name.as_ref().unwrap_or(&raw.op).span();
+                let span = raw.name.as_ref().unwrap_or(raw.op()).span();
                 if let Some((_, first)) = seen_names.iter().find(|(seen, _)| seen == name) {
                     let (line, _) = self.source.position(*first);
                     self.error(
@@ -1852,15 +1861,15 @@ impl Validator<'_> {
             let bucket = match (op.map(Op::service), &raw.bucket) {
                 (Some(Service::S3), None) => {
                     self.error(
-                        raw.op.span(),
-                        format!("{} needs `bucket`", raw.op.get_ref()),
+                        raw.op().span(),
+                        format!("{} needs `bucket`", raw.op().get_ref()),
                         "add bucket = \"...\" naming one of the [[s3.buckets]]",
                     );
                     targets_ok = false;
                     None
                 }
                 (Some(Service::S3), Some(bucket)) => {
-                    let what = format!("load {:?}", name.as_deref().unwrap_or(raw.op.get_ref()));
+                    let what = format!("load {:?}", name.as_deref().unwrap_or(raw.op().get_ref()));
                     targets_ok &=
                         self.reference(bucket, buckets, &what, "bucket", "[[s3.buckets]]");
                     Some(bucket.get_ref().clone())
@@ -1868,7 +1877,7 @@ impl Validator<'_> {
                 (Some(Service::Sts | Service::Iam), Some(bucket)) => {
                     self.error(
                         bucket.span(),
-                        format!("{} does not take `bucket`", raw.op.get_ref()),
+                        format!("{} does not take `bucket`", raw.op().get_ref()),
                         "remove `bucket`: STS and IAM calls are not about a bucket",
                     );
                     targets_ok = false;
@@ -1879,7 +1888,7 @@ impl Validator<'_> {
             let keys = match (op, &raw.keys) {
                 (Some(op), None) if op.needs_keys() => {
                     self.error(
-                        raw.op.span(),
+                        raw.op().span(),
                         format!("{op} needs `keys`"),
                         "add keys = \"...\", a key pattern such as \"obj-{0..99}\"",
                     );
@@ -1929,7 +1938,7 @@ impl Validator<'_> {
                         .end
                         .as_ref()
                         .or(raw.start.as_ref())
-                        .map_or(raw.op.span(), |v| v.span());
+                        .map_or(raw.op().span(), |v| v.span());
                     let end_note = if raw.end.is_some() {
                         ""
                     } else {
@@ -1948,13 +1957,25 @@ impl Validator<'_> {
                 (Some(start), Some(end)) if window_ok => Some(end - start),
                 _ => None,
             };
-            let model = self.load_model(raw, window);
+            let model = self
+                .load_model(raw, window)
+                .map(|model| match (model, raw.mix_share) {
+                    (LoadModel::Open { profile, arrivals }, Some((weight, total))) => {
+                        LoadModel::Open {
+                            profile: profile.scaled(weight as f64 / total as f64),
+                            arrivals,
+                        }
+                    }
+                    (model, _) => model,
+                });
+            let size_bytes = self.put_size(raw, op);
+            let entry_sdk = self.entry_sdk(raw);
             let role = self.role_target(raw, op, roles);
             let key_choice = self.key_choice(raw);
             let group = match &raw.group {
                 None => Some(None),
                 Some(group) => {
-                    let what = format!("load {:?}", name.as_deref().unwrap_or(raw.op.get_ref()));
+                    let what = format!("load {:?}", name.as_deref().unwrap_or(raw.op().get_ref()));
                     self.reference(group, groups, &what, "fleet group", "[[fleet]]")
                         .then(|| Some(group.get_ref().clone()))
                 }
@@ -1970,8 +1991,11 @@ impl Validator<'_> {
                 Some(end),
                 true,
                 Some(group),
+                Some(size_bytes),
+                Some(sdk),
             ) = (
                 name, op, targets_ok, model, key_choice, role, start, end, window_ok, group,
+                size_bytes, entry_sdk,
             ) {
                 entries.push(LoadEntry {
                     name,
@@ -1984,6 +2008,8 @@ impl Validator<'_> {
                     start,
                     end,
                     group,
+                    size_bytes,
+                    sdk,
                 });
             }
         }
@@ -1993,20 +2019,19 @@ impl Validator<'_> {
     fn timeline(
         &mut self,
         raw: &RawScenario,
+        load: &Section<RawLoad>,
         duration: Option<Duration>,
         refs: &timeline::Refs<'_, '_>,
     ) -> Vec<TimelineAction> {
         let roles = refs.roles;
-        let default_probe = raw
-            .load
+        let default_probe = load
             .items
             .first()
-            .and_then(|load| Op::from_name(load.op.get_ref()));
-        let load_ops: Vec<&str> = raw
-            .load
+            .and_then(|load| Op::from_name(load.op().get_ref()));
+        let load_ops: Vec<&str> = load
             .items
             .iter()
-            .map(|load| load.op.get_ref().as_str())
+            .map(|load| load.op().get_ref().as_str())
             .collect();
         // (at, entry) of each action whose role and policy name are valid, to
         // replay the roles' inline policies over time.
@@ -2119,7 +2144,7 @@ impl Validator<'_> {
                     None
                 }
                 Some(probe) => self.op(probe, "probe_op").filter(|op| {
-                    let used = load_ops.contains(&op.as_str()) || !raw.load.complete;
+                    let used = load_ops.contains(&op.as_str()) || !load.complete;
                     if !used {
                         self.error(
                             probe.span(),

@@ -273,7 +273,7 @@ pub(crate) struct RawTarget {
 }
 
 /// `[sdk]`: how the instances' AWS SDK clients behave.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSdk {
     /// `"off"` (default), `"standard"` or `"adaptive"`.
@@ -516,13 +516,26 @@ pub(crate) struct RawFleetGroup {
 }
 
 /// `[[load]]`: one stream of requests.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLoad {
     /// Name in reports; defaults to `op`. Must be unique.
     pub name: Option<Text>,
-    /// The operation, e.g. `"s3:GetObject"`. Required.
-    pub op: Text,
+    /// The operation, e.g. `"s3:GetObject"`. Exactly one of `op` and `mix`.
+    pub op: Option<Text>,
+    /// Several ops sharing the entry's rate by weight:
+    /// `[{ op = "s3:GetObject", weight = 8 }, ...]`. Expanded into one
+    /// entry per op (named `NAME/OP`) before validation.
+    pub mix: Option<Spanned<Vec<RawMixItem>>>,
+    /// `s3:PutObject` body size, e.g. `"64KiB"`; default the bucket's
+    /// `object_size_bytes`.
+    pub size: Option<Text>,
+    /// This entry's own SDK behaviour (`[sdk]`'s fields but the identity
+    /// cache's, which is per instance).
+    pub sdk: Option<RawSdk>,
+    /// Set by mix expansion: (this op's weight, the mix's total weight).
+    #[serde(skip)]
+    pub mix_share: Option<(u64, u64)>,
     /// Bucket for `s3:*` ops (required there); forbidden for `sts:*` ops.
     pub bucket: Option<Text>,
     /// The role for `sts:AssumeRole` and `iam:GetRole` (required there);
@@ -566,8 +579,29 @@ pub(crate) struct RawLoad {
     pub group: Option<Text>,
 }
 
+impl RawLoad {
+    /// The entry's op. Validation sees only expanded entries, which all
+    /// have one (`Validator::expand_mixes`).
+    pub fn op(&self) -> &Text {
+        self.op
+            .as_ref()
+            .expect("load entries are validated after mix expansion")
+    }
+}
+
+/// One op of a `mix`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMixItem {
+    pub op: Text,
+    /// Its share of the entry's rate, relative to the others'. Required.
+    pub weight: Int,
+    /// `s3:PutObject` body size.
+    pub size: Option<Text>,
+}
+
 /// `ramp = { from, to }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRamp {
     pub from: Spanned<RatePerS>,
@@ -575,7 +609,7 @@ pub(crate) struct RawRamp {
 }
 
 /// One `steps` stage.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStage {
     pub rate: Spanned<RatePerS>,
@@ -583,7 +617,7 @@ pub(crate) struct RawStage {
 }
 
 /// `spike = { base, peak, at, for }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSpike {
     pub base: Spanned<RatePerS>,
@@ -595,7 +629,7 @@ pub(crate) struct RawSpike {
 }
 
 /// `sine = { mean, amplitude, period }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSine {
     pub mean: Spanned<RatePerS>,

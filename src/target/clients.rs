@@ -43,6 +43,16 @@ impl From<&crate::scenario::SdkBehaviour> for SdkSettings {
     }
 }
 
+impl SdkSettings {
+    /// The timeouts as the SDK's configuration.
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect_timeout)
+            .operation_timeout(self.operation_timeout)
+            .build()
+    }
+}
+
 impl Default for SdkSettings {
     fn default() -> Self {
         Self {
@@ -68,12 +78,7 @@ fn base(target: &Target, settings: &SdkSettings) -> aws_types::sdk_config::Build
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
         .retry_config(settings.retry.clone())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(settings.connect_timeout)
-                .operation_timeout(settings.operation_timeout)
-                .build(),
-        );
+        .timeout_config(settings.timeout_config());
     if let Some(url) = &target.endpoint_url {
         builder.set_endpoint_url(Some(url.clone()));
     }
