@@ -321,7 +321,19 @@ pub struct BootSummary {
     pub template_version: u32,
     /// When it was launched, s since the load started.
     pub launched_at_s: f64,
+    /// Its launch template's boot delay, waited before the boot.
+    #[serde(default)]
+    pub boot_delay_ms: f64,
+    /// The boot itself: IMDS token + first credential fetch.
     pub boot_ms: f64,
+    /// When it joined the load (launch + boot delay + boot), s since the
+    /// load started; 0 for the starting fleet, up before the load.
+    #[serde(default)]
+    pub joined_at_s: f64,
+    /// Intended start of its first request, s since the load started;
+    /// `None` if it sent none.
+    #[serde(default)]
+    pub first_request_s: Option<f64>,
     /// `ok` or `credentials_unavailable`.
     pub class: OutcomeClass,
     pub detail: Option<String>,
