@@ -182,8 +182,9 @@ pub async fn replace(
     let batches: Vec<&[Arc<SimInstance>]> = old.chunks(batch as usize).collect();
     let label = |done: usize, extra: &str| {
         format!(
-            "replace {group} {done} instances in {} batches (template {}){extra}",
+            "replace {group} {done} instances in {} batch{} (template {}){extra}",
             batches.len(),
+            if batches.len() == 1 { "" } else { "es" },
             template_words(&template)
         )
     };
