@@ -373,3 +373,20 @@ async fn the_fleet_credential_budget_throttles_a_stampede_but_not_a_trickle() {
         assert_eq!(throttled(&target, &i.instance_id).await, (0, 0));
     }
 }
+
+/// A scale-out still waiting out its boot delay when the load ends does not
+/// hold the run: it is reported unfinished and its instances never joined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_action_still_booting_at_the_end_does_not_hold_the_run() {
+    let scenario = BOOT_DELAY
+        .replace("duration = \"4s\"", "duration = \"2s\"")
+        .replace("boot_delay = \"1500ms\"", "boot_delay = \"10m\"");
+    let started = std::time::Instant::now();
+    let s = run("unfinished", &scenario).await;
+    let took = started.elapsed();
+    // Setup, 0.3 s start-fleet delay, 2 s of load, reports: far below 10 min.
+    assert!(took < Duration::from_secs(30), "the run took {took:?}");
+    assert_eq!(s.timeline.len(), 2, "{:?}", s.timeline);
+    assert_eq!(s.timeline[1].result, "not finished: the run ended first");
+    assert_eq!(s.boots.len(), 1, "nothing joined: {:?}", s.boots);
+}
