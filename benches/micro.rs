@@ -239,7 +239,7 @@ fn histogram(c: &mut Criterion) {
                 i = i.wrapping_add(1);
                 metrics.record(black_box(&Sample {
                     op: (i % 2) as usize,
-                    class: if i % 10 == 0 {
+                    class: if i.is_multiple_of(10) {
                         OutcomeClass::Throttled
                     } else {
                         OutcomeClass::Ok

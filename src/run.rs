@@ -312,6 +312,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             instance_profile: Some(g.instance_profile.clone()),
             instances: g.instances,
             workers_per_instance: g.workers_per_instance,
+            boot_delay: g.boot_delay,
         })
         .collect();
     let sdk = SdkSettings::from(&scenario.sdk);
@@ -593,12 +594,21 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             group: i.group.clone(),
             template_version: i.template_version,
             launched_at_s: i.launched_at_s,
+            boot_delay_ms: i.boot_delay.as_micros() as f64 / 1000.0,
             // µs resolution, like every other latency in the report.
             boot_ms: i.boot.duration.as_micros() as f64 / 1000.0,
+            joined_at_s: i.joined_at_s,
+            first_request_s: per_instance
+                .get(i.index)
+                .and_then(|t| t.first_intended)
+                .map(|d| d.as_secs_f64()),
             class: i.boot.outcome.class,
             detail: i.boot.outcome.detail.clone(),
             retired: i.retired.load(std::sync::atomic::Ordering::Acquire),
-            counts_by_class: per_instance.get(i.index).copied().unwrap_or_default(),
+            counts_by_class: per_instance
+                .get(i.index)
+                .map(|t| t.counts)
+                .unwrap_or_default(),
         })
         .collect();
     summary
@@ -753,6 +763,14 @@ async fn check_classifier(
     Some(truth_check::tally(reservoir, &verdicts))
 }
 
+/// One instance's requests, as the aggregator tallies them.
+#[derive(Clone, Copy, Debug, Default)]
+struct InstanceTally {
+    counts: ClassCounts,
+    /// Intended start of its first request, since t0.
+    first_intended: Option<Duration>,
+}
+
 /// What the aggregator needs besides its inputs.
 struct AggregateContext {
     /// Fleet size at start (trackers grow with scale-out).
@@ -830,7 +848,7 @@ async fn aggregate(
     Metrics,
     Vec<(ChangeRecord, PropagationTracker)>,
     truth_check::Reservoir,
-    Vec<ClassCounts>,
+    Vec<InstanceTally>,
 ) {
     let AggregateContext {
         instances,
@@ -844,7 +862,7 @@ async fn aggregate(
     } = ctx;
     let mut reservoir = truth_check::Reservoir::new(seed, truth_check::SAMPLE_SIZE);
     // Requests by class per instance: which instances were denied.
-    let mut per_instance: Vec<ClassCounts> = Vec::new();
+    let mut per_instance: Vec<InstanceTally> = Vec::new();
     let mut trackers: Vec<(ChangeRecord, PropagationTracker)> = Vec::new();
     let mut changes_open = true;
     let mut last_action: Option<(f64, String)> = None;
@@ -887,9 +905,11 @@ async fn aggregate(
                 reservoir.offer(o.request_id.as_deref(), o.outcome.class);
                 if o.instance < crate::observe::propagation::MAX_INSTANCES {
                     if o.instance >= per_instance.len() {
-                        per_instance.resize(o.instance + 1, ClassCounts::default());
+                        per_instance.resize(o.instance + 1, InstanceTally::default());
                     }
-                    per_instance[o.instance].add(o.outcome.class, 1);
+                    let tally = &mut per_instance[o.instance];
+                    tally.counts.add(o.outcome.class, 1);
+                    tally.first_intended = Some(tally.first_intended.map_or(o.intended, |t| t.min(o.intended)));
                 }
                 // The request was evaluated about when it was sent.
                 let sent = o.intended + o.latency_corrected.saturating_sub(o.latency_raw);

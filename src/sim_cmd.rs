@@ -90,6 +90,7 @@ async fn seed(target: &Target, scenario: &Scenario) -> Result<Vec<Launched>, Str
             instance_profile: Some(g.instance_profile.clone()),
             instances: g.instances,
             workers_per_instance: g.workers_per_instance,
+            boot_delay: g.boot_delay,
         })
         .collect();
     let fleet = fleet::launch(target, &groups, &SdkSettings::default())

@@ -381,3 +381,66 @@ fn a_profile_swap_fixes_nothing_until_the_reboot() {
         .collect();
     assert_eq!(timeline, vec!["ok", "ok"], "{s}");
 }
+
+#[test]
+fn a_scale_out_stampede_is_throttled_by_the_shared_imds_credential_budget() {
+    let s = run("imds-credential-stampede");
+    assert_eq!(
+        count(&s, "access_denied"),
+        0,
+        "nothing is wrong with the role"
+    );
+    let boots = s["boots"].as_array().expect("boots");
+    assert_eq!(boots.len(), 64, "4 at start, 60 at 3 s");
+    let (old, new): (Vec<&Value>, Vec<&Value>) = boots
+        .iter()
+        .partition(|b| b["launched_at_s"].as_f64() == Some(0.0));
+    assert_eq!(old.len(), 4);
+    // The steady fleet keeps its cached credentials: never without them.
+    for b in &old {
+        assert_eq!(b["class"], "ok", "{b}");
+        assert_eq!(count(b, "credentials_unavailable"), 0, "{b}");
+        assert!(count(b, "ok") > 0, "{b}");
+    }
+    let mut throttled = 0;
+    for b in &new {
+        assert_eq!(b["boot_delay_ms"].as_f64(), Some(1000.0), "{b}");
+        let launched = b["launched_at_s"].as_f64().expect("t");
+        assert!((2.9..3.8).contains(&launched), "{b}");
+        assert!(
+            b["joined_at_s"].as_f64().expect("t") >= launched + 1.0,
+            "{b}"
+        );
+        if b["class"] == "credentials_unavailable" {
+            assert_eq!(b["detail"], "imds_throttled", "{b}");
+            throttled += 1;
+        } else {
+            assert_eq!(b["class"], "ok", "{b}");
+        }
+    }
+    // A 10/s budget (bucket of 10) against 60 fetches in one moment.
+    assert!(
+        (30..=52).contains(&throttled),
+        "{throttled} of 60 throttled"
+    );
+    let reads = op(&s, "reads");
+    let no_creds = count(reads, "credentials_unavailable");
+    assert!(no_creds > 0, "{reads}");
+    assert_eq!(
+        reads["details_by_class"]["credentials_unavailable"]["imds_throttled"].as_u64(),
+        Some(no_creds),
+        "{reads}"
+    );
+    // Not before the new instances joined (3 s + the 1 s boot delay), and
+    // healed before the end as retries get through the budget.
+    let span = &reads["class_spans"]["credentials_unavailable"];
+    assert!(span["first_s"].as_f64().expect("seen") >= 4.0, "{span}");
+    assert!(span["last_s"].as_f64().expect("seen") <= 11.0, "{span}");
+    assert!(
+        verdict_has(
+            &s,
+            "IMDS throttled the stampede of credential fetches (429)"
+        ),
+        "{s}"
+    );
+}

@@ -32,6 +32,7 @@ async fn imds_requests(buffer: Option<Duration>, calls: usize) -> u64 {
         instance_profile: Some(common::PROFILE.into()),
         instances: 1,
         workers_per_instance: 1,
+        boot_delay: std::time::Duration::ZERO,
     };
     let launched = fleet::launch(&target, &[group], &settings)
         .await

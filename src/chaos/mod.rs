@@ -102,7 +102,18 @@ pub async fn run(
             _ = stop.changed() => break,
         }
         let sent = t0.elapsed();
-        let applied = apply(&clients, &action.kind, sent.as_secs_f64()).await;
+        // A long action (a scale-out's boot delay, a replace's batches)
+        // must not hold the run's end: when the load stops, it stops too,
+        // with what it finished already in the fleet. A journaled change
+        // cut off mid-call stays pending in the journal and is undone.
+        let (applied, stopped) = tokio::select! {
+            applied = apply(&clients, &action.kind, sent.as_secs_f64()) => (applied, false),
+            _ = stop.changed() => (Applied {
+                label: action.kind.name().to_owned(),
+                truth_label: String::new(),
+                result: Err("not finished: the run ended first".to_owned()),
+            }, true),
+        };
         let record = ChangeRecord {
             index,
             action: applied.label,
@@ -116,6 +127,9 @@ pub async fn run(
         };
         let _ = tx.send(record.clone()).await;
         records.push(record);
+        if stopped {
+            break;
+        }
     }
     records
 }
@@ -181,14 +195,26 @@ async fn apply_now(clients: &Clients, kind: &TimelineKind) -> Applied {
             group,
             instance_profile,
             workers_per_instance,
+            boot_delay,
         } => match &clients.fleet {
             Some(f) => fleet::set_launch_template(
                 f,
                 group,
-                instance_profile.as_deref(),
-                *workers_per_instance,
+                crate::fleet::TemplateChange {
+                    instance_profile: instance_profile.clone(),
+                    workers_per_instance: *workers_per_instance,
+                    boot_delay: *boot_delay,
+                },
             ),
             None => refused(kind),
+        },
+        TimelineKind::Replace {
+            group,
+            batch,
+            pause,
+        } => match (&clients.fleet, &clients.launcher) {
+            (Some(f), Some(launcher)) => fleet::replace(f, launcher, group, *batch, *pause).await,
+            _ => refused(kind),
         },
         TimelineKind::ImdsOutage { .. } | TimelineKind::ImdsThrottle { .. } => {
             match &clients.admin {

@@ -1,12 +1,13 @@
 //! Simulated instances: each launched on the target (its own IMDS
 //! endpoint), with its own credential provider, identity cache, connection
 //! pool and SDK clients, and a cap on requests in flight (its workers).
-//! Boot = IMDS token + credential fetch, timed and classified, so a
-//! credential stampede on scale-out is visible.
+//! An instance waits out its launch template's boot delay (the OS boot),
+//! then boots = IMDS token + credential fetch, timed and classified, so a
+//! credential stampede on scale-out is visible; only then does it join.
 //!
-//! [`Fleet`] is the run's registry: instances launched at start and by
-//! `scale-out`, each group's launch template versions (new instances use the
-//! current one), and retirement by `scale-in`. Senders read it through a
+//! [`Fleet`] is the run's registry: instances launched at start, by
+//! `scale-out` and by `replace`, each group's launch template versions (new
+//! instances use the current one), and retirement by `scale-in`/`replace`. Senders read it through a
 //! version number, so membership changes cost them nothing until they happen.
 
 use std::collections::HashMap;
@@ -30,6 +31,8 @@ pub struct GroupSpec {
     pub instance_profile: Option<String>,
     pub instances: u32,
     pub workers_per_instance: u32,
+    /// Waited after launch, before the boot (the OS booting).
+    pub boot_delay: Duration,
 }
 
 /// How an instance's first credential fetch went.
@@ -46,6 +49,15 @@ pub struct LaunchTemplate {
     pub version: u32,
     pub instance_profile: Option<String>,
     pub workers_per_instance: u32,
+    pub boot_delay: Duration,
+}
+
+/// What a `set-launch-template` changes; `None` keeps the current value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TemplateChange {
+    pub instance_profile: Option<String>,
+    pub workers_per_instance: Option<u32>,
+    pub boot_delay: Option<Duration>,
 }
 
 /// A running simulated instance.
@@ -68,6 +80,11 @@ pub struct SimInstance {
     pub template_version: u32,
     /// When it was launched, s since the load started (0 for the first fleet).
     pub launched_at_s: f64,
+    /// The boot delay it waited before its boot.
+    pub boot_delay: Duration,
+    /// When it joined the load, s since the load started: launch + boot
+    /// delay + boot (0 for the first fleet, which is up before the load).
+    pub joined_at_s: f64,
     /// Set by `scale-in`: it sends nothing more.
     pub retired: AtomicBool,
 }
@@ -92,6 +109,7 @@ impl Fleet {
                         version: 1,
                         instance_profile: g.instance_profile.clone(),
                         workers_per_instance: g.workers_per_instance,
+                        boot_delay: g.boot_delay,
                     },
                 )
             })
@@ -151,32 +169,34 @@ impl Fleet {
     }
 
     /// Makes a new template version current; returns it.
-    pub fn set_template(
-        &self,
-        group: &str,
-        instance_profile: Option<String>,
-        workers_per_instance: Option<u32>,
-    ) -> Option<LaunchTemplate> {
+    pub fn set_template(&self, group: &str, change: TemplateChange) -> Option<LaunchTemplate> {
         let mut templates = self.templates.lock().unwrap_or_else(|e| e.into_inner());
         let t = templates.get_mut(group)?;
         t.version += 1;
-        if let Some(p) = instance_profile {
+        if let Some(p) = change.instance_profile {
             t.instance_profile = Some(p);
         }
-        if let Some(w) = workers_per_instance {
+        if let Some(w) = change.workers_per_instance {
             t.workers_per_instance = w;
+        }
+        if let Some(d) = change.boot_delay {
+            t.boot_delay = d;
         }
         Some(t.clone())
     }
 
-    /// Adds instances (they get the next indexes).
-    pub fn join(&self, new: Vec<SimInstance>) {
+    /// Adds instances (they get the next indexes); returns them as joined.
+    pub fn join(&self, new: Vec<SimInstance>) -> Vec<Arc<SimInstance>> {
         let mut all = self.instances.write().unwrap_or_else(|e| e.into_inner());
+        let mut joined = Vec::with_capacity(new.len());
         for mut i in new {
             i.index = all.len();
-            all.push(Arc::new(i));
+            let i = Arc::new(i);
+            all.push(i.clone());
+            joined.push(i);
         }
         self.version.fetch_add(1, Ordering::AcqRel);
+        joined
     }
 
     /// Replaces running instance `old` (retired) with `new` (joined), as
@@ -184,6 +204,14 @@ impl Fleet {
     pub fn replace(&self, old: &SimInstance, new: SimInstance) {
         old.retired.store(true, Ordering::Release);
         self.join(vec![new]);
+    }
+
+    /// Retires `instances` (they finish what is in flight, then send nothing).
+    pub fn retire(&self, instances: &[Arc<SimInstance>]) {
+        for i in instances {
+            i.retired.store(true, Ordering::Release);
+        }
+        self.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Retires the newest `n` running instances of `group`; returns them.
@@ -214,18 +242,25 @@ pub enum FleetError {
     },
 }
 
-/// Launches every group's instances and boots them (credential fetch)
-/// concurrently, as launch template version 1 at time 0.
+/// Launches every group's instances and boots them (boot delay, then
+/// credential fetch) concurrently, as launch template version 1 at time 0:
+/// the load starts once they are up, so they joined at 0 too.
 pub async fn launch(
     target: &Target,
     groups: &[GroupSpec],
     settings: &SdkSettings,
 ) -> Result<Vec<SimInstance>, FleetError> {
-    launch_at(target, groups, settings, 1, 0.0).await
+    let mut launched = launch_at(target, groups, settings, 1, 0.0).await?;
+    for i in &mut launched {
+        i.joined_at_s = 0.0;
+    }
+    Ok(launched)
 }
 
-/// Launches `groups`' instances as template `version` at `at_s` and boots
-/// them concurrently (a scale-out's credential stampede is this call).
+/// Launches `groups`' instances as template `version` at `at_s`; each waits
+/// its group's boot delay, then they boot concurrently (a scale-out's
+/// credential stampede is this call). Returns when every one has booted:
+/// the caller joins them then.
 pub async fn launch_at(
     target: &Target,
     groups: &[GroupSpec],
@@ -233,6 +268,7 @@ pub async fn launch_at(
     version: u32,
     at_s: f64,
 ) -> Result<Vec<SimInstance>, FleetError> {
+    let started = Instant::now();
     let mut pending = Vec::new();
     for g in groups {
         for _ in 0..g.instances {
@@ -254,7 +290,12 @@ pub async fn launch_at(
             pending.push((g, launched, config, credentials));
         }
     }
-    let boots = futures::future::join_all(pending.iter().map(|(_, _, _, creds)| boot(creds))).await;
+    let boots = futures::future::join_all(pending.iter().map(|(g, _, _, creds)| async move {
+        tokio::time::sleep(g.boot_delay).await;
+        boot(creds).await
+    }))
+    .await;
+    let joined_at_s = at_s + started.elapsed().as_secs_f64();
     Ok(pending
         .into_iter()
         .zip(boots)
@@ -274,6 +315,8 @@ pub async fn launch_at(
                 boot,
                 template_version: version,
                 launched_at_s: at_s,
+                boot_delay: g.boot_delay,
+                joined_at_s,
                 retired: AtomicBool::new(false),
             },
         )
@@ -282,7 +325,8 @@ pub async fn launch_at(
 
 /// The app on `old` restarted after a reboot: the same instance (id, IMDS
 /// endpoint, group, template), new SDK clients with an empty identity cache,
-/// booted again (timed and classified) — what a process restart does.
+/// booted again (timed and classified) — what a process restart does. The
+/// OS boot itself is not modelled here: no boot delay.
 pub async fn restart(
     target: &Target,
     old: &SimInstance,
@@ -297,6 +341,7 @@ pub async fn restart(
             message: e.to_string(),
         })?;
     let boot = boot(&credentials).await;
+    let joined_at_s = at_s + boot.duration.as_secs_f64();
     Ok(SimInstance {
         index: old.index,
         group: old.group.clone(),
@@ -311,6 +356,8 @@ pub async fn restart(
         boot,
         template_version: old.template_version,
         launched_at_s: at_s,
+        boot_delay: Duration::ZERO,
+        joined_at_s,
         retired: AtomicBool::new(false),
     })
 }

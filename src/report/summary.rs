@@ -321,7 +321,19 @@ pub struct BootSummary {
     pub template_version: u32,
     /// When it was launched, s since the load started.
     pub launched_at_s: f64,
+    /// Its launch template's boot delay, waited before the boot.
+    #[serde(default)]
+    pub boot_delay_ms: f64,
+    /// The boot itself: IMDS token + first credential fetch.
     pub boot_ms: f64,
+    /// When it joined the load (launch + boot delay + boot), s since the
+    /// load started; 0 for the starting fleet, up before the load.
+    #[serde(default)]
+    pub joined_at_s: f64,
+    /// Intended start of its first request, s since the load started;
+    /// `None` if it sent none.
+    #[serde(default)]
+    pub first_request_s: Option<f64>,
     /// `ok` or `credentials_unavailable`.
     pub class: OutcomeClass,
     pub detail: Option<String>,
@@ -843,26 +855,66 @@ pub fn launch_template_verdict(s: &Summary) -> Option<String> {
     ))
 }
 
-/// Boot failures of instances launched mid-run (a credential stampede on
-/// scale-out), in words.
+/// Boots of instances launched mid-run (scale-out, replace, reboot), in
+/// words: how long they took to join, and why some got no credentials (a
+/// credential stampede on scale-out).
 pub fn boot_verdict(s: &Summary) -> Option<String> {
     let late: Vec<&BootSummary> = s.boots.iter().filter(|b| b.launched_at_s > 0.0).collect();
-    let failed = late.iter().filter(|b| b.class != OutcomeClass::Ok).count();
     if late.is_empty() {
         return None;
     }
-    let mut ms: Vec<f64> = late.iter().map(|b| b.boot_ms).collect();
-    ms.sort_by(f64::total_cmp);
+    let failed: Vec<&&BootSummary> = late
+        .iter()
+        .filter(|b| b.class != OutcomeClass::Ok)
+        .collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[(v.len() - 1) / 2], v[v.len() - 1])
+    };
+    let (boot_p50, boot_max) = median(late.iter().map(|b| b.boot_ms).collect());
+    let delayed = late.iter().any(|b| b.boot_delay_ms > 0.0);
+    let joined = if delayed {
+        let (p50, _) = median(
+            late.iter()
+                .map(|b| (b.joined_at_s - b.launched_at_s) * 1000.0)
+                .collect(),
+        );
+        format!(
+            " joined the load p50 {} after launch (boot delay + boot) and",
+            fmt_ms(p50)
+        )
+    } else {
+        String::new()
+    };
+    let mut why: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for b in &failed {
+        *why.entry(b.detail.as_deref().unwrap_or("unspecified"))
+            .or_default() += 1;
+    }
+    let why: Vec<String> = why.iter().map(|(d, n)| format!("{d} {n}")).collect();
+    let cause = if failed.is_empty() {
+        String::new()
+    } else if failed
+        .iter()
+        .all(|b| b.detail.as_deref() == Some("imds_throttled"))
+    {
+        " — IMDS throttled the stampede of credential fetches (429): too many instances fetched credentials at once \
+         (they retry on their first requests); stagger the launch or raise the credential budget"
+            .to_owned()
+    } else {
+        " — IMDS could not serve the stampede of credential fetches (they retry on their first requests)".to_owned()
+    };
     Some(format!(
-        "{} instances started mid-run (scale-out or reboot) booted in p50 {} / max {}; {failed} got no credentials at boot{}.",
+        "{} instances started mid-run (scale-out, replace or reboot){joined} booted in p50 {} / max {}; {} got no credentials at boot{}{cause}.",
         late.len(),
-        fmt_ms(ms[(ms.len() - 1) / 2]),
-        fmt_ms(ms[ms.len() - 1]),
-        if failed > 0 {
-            " — IMDS could not serve the stampede of credential fetches (they retry on their first requests)"
+        fmt_ms(boot_p50),
+        fmt_ms(boot_max),
+        failed.len(),
+        if why.is_empty() {
+            String::new()
         } else {
-            ""
-        }
+            format!(" ({})", why.join(", "))
+        },
     ))
 }
 

@@ -61,6 +61,9 @@ pub const MAX_REPLICAS: u16 = 1024;
 pub const MAX_INSTANCES: u32 = 256;
 /// Most requests in flight per instance.
 pub const MAX_WORKERS_PER_INSTANCE: u32 = 1024;
+/// Longest boot delay a launch template may have: real instances boot in
+/// seconds to minutes; more is a typo.
+pub const MAX_BOOT_DELAY: Duration = Duration::from_secs(600);
 /// Largest seeded object: the double keeps objects in memory.
 pub const MAX_OBJECT_SIZE_BYTES: u64 = 16 * 1024 * 1024;
 /// Most bytes seeded across all buckets, for the same reason.
@@ -337,6 +340,10 @@ pub struct FleetGroup {
     pub instances: u32,
     /// Most requests in flight per instance, 1..=[`MAX_WORKERS_PER_INSTANCE`].
     pub workers_per_instance: u32,
+    /// From launch to the app's first credential fetch (the OS boot), at
+    /// most [`MAX_BOOT_DELAY`]; an instance joins the load after it and
+    /// its boot.
+    pub boot_delay: Duration,
 }
 
 /// One stream of requests.
@@ -564,6 +571,15 @@ pub enum TimelineKind {
         group: String,
         instance_profile: Option<String>,
         workers_per_instance: Option<u32>,
+        boot_delay: Option<Duration>,
+    },
+    /// Rolling replacement of every instance of `group` running when it
+    /// starts, `batch` at a time: launch from the current template, boot,
+    /// join, retire as many old ones, wait `pause`, repeat.
+    Replace {
+        group: String,
+        batch: u32,
+        pause: Duration,
     },
 }
 
@@ -590,6 +606,7 @@ impl TimelineKind {
             K::SwapInstanceProfile { .. } => "swap-instance-profile",
             K::RebootInstance { .. } => "reboot-instance",
             K::SetLaunchTemplate { .. } => "set-launch-template",
+            K::Replace { .. } => "replace",
         }
     }
 
@@ -603,6 +620,7 @@ impl TimelineKind {
                 | TimelineKind::ScaleOut { .. }
                 | TimelineKind::ScaleIn { .. }
                 | TimelineKind::SetLaunchTemplate { .. }
+                | TimelineKind::Replace { .. }
                 | TimelineKind::SwapInstanceProfile { .. }
                 | TimelineKind::RebootInstance { .. }
         )
@@ -1358,12 +1376,19 @@ impl Validator<'_> {
             quota(&raw.imds_per_s, "imds_per_s", default.imds_per_s),
             quota(&raw.ec2_per_s, "ec2_per_s", default.ec2_per_s),
         );
+        let imds_fleet_per_s = match &raw.imds_fleet_per_s {
+            None => Some(default.imds_fleet_per_s),
+            Some(value) => self
+                .int(value, "imds_fleet_per_s", range.clone(), help)
+                .map(Some),
+        };
         Some(Quotas {
             s3_read_per_s: quotas.0?,
             s3_write_per_s: quotas.1?,
             sts_per_s: quotas.2?,
             iam_per_s: quotas.3?,
             imds_per_s: quotas.4?,
+            imds_fleet_per_s: imds_fleet_per_s?,
             api_per_s: {
                 let mut api = default.api_per_s.clone();
                 api.extend(self.api_quotas(raw.api.as_ref())?);
@@ -1771,18 +1796,37 @@ impl Validator<'_> {
                 1..=i64::from(MAX_WORKERS_PER_INSTANCE),
                 "workers_per_instance caps requests in flight on each instance",
             );
-            if let (true, true, Some(instances), Some(workers_per_instance)) =
-                (name_ok, profile_ok, instances, workers)
+            let boot_delay = match &raw.boot_delay {
+                None => Some(Duration::ZERO),
+                Some(d) => self.boot_delay(d),
+            };
+            if let (true, true, Some(instances), Some(workers_per_instance), Some(boot_delay)) =
+                (name_ok, profile_ok, instances, workers, boot_delay)
             {
                 groups.push(FleetGroup {
                     group: name.clone(),
                     instance_profile: raw.instance_profile.get_ref().clone(),
                     instances,
                     workers_per_instance,
+                    boot_delay,
                 });
             }
         }
         groups
+    }
+
+    /// A launch template's `boot_delay`: a duration up to [`MAX_BOOT_DELAY`].
+    fn boot_delay(&mut self, value: &Text) -> Option<Duration> {
+        let d = self.duration(value, "boot_delay")?;
+        if d > MAX_BOOT_DELAY {
+            self.error(
+                value.span(),
+                format!("`boot_delay` of {d:?} is longer than the {MAX_BOOT_DELAY:?} limit"),
+                "it is how long an instance takes to boot before it fetches credentials, e.g. boot_delay = \"30s\"",
+            );
+            return None;
+        }
+        Some(d)
     }
 
     fn op(&mut self, value: &Text, field: &str) -> Option<Op> {
@@ -3326,6 +3370,8 @@ measure = "grant"
         assert_eq!(scenario.sim.replicas, 8);
         assert_eq!(scenario.sim.quotas.s3_read_per_s, 300);
         assert_eq!(scenario.sim.quotas.sts_per_s, Quotas::default().sts_per_s);
+        // No fleet-wide IMDS credential budget unless a scenario models one.
+        assert_eq!(scenario.sim.quotas.imds_fleet_per_s, None);
         assert_eq!(scenario.roles.len(), 1);
         assert_eq!(scenario.roles[0].trust, Trust::Ec2);
         assert!(

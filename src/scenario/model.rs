@@ -427,6 +427,9 @@ pub(crate) struct RawQuotas {
     pub iam_per_s: Option<Int>,
     /// IMDS requests per instance; default 1024.
     pub imds_per_s: Option<Int>,
+    /// Credential fetches per second across every instance's IMDS (the
+    /// credential service they share); default: no such budget.
+    pub imds_fleet_per_s: Option<Int>,
     /// EC2 API refill per second (bucket holds 5 s' worth); default 20.
     pub ec2_per_s: Option<Int>,
     /// `[sim.quotas.api]`: per-API rates by `"service:Api"`, e.g.
@@ -513,6 +516,10 @@ pub(crate) struct RawFleetGroup {
     pub instances: Int,
     /// Requests in flight per instance at most, 1..=1024. Required.
     pub workers_per_instance: Int,
+    /// Launch template version 1's boot delay: how long a launched
+    /// instance takes (its OS boot) before the app fetches credentials and
+    /// joins the load, e.g. `"30s"`. Default `"0s"`.
+    pub boot_delay: Option<Text>,
 }
 
 /// `[[load]]`: one stream of requests.
@@ -735,9 +742,15 @@ pub(crate) struct RawTimelineEntry {
     /// scale-out / scale-in: the group's new size, or how many to add/remove.
     pub to: Option<Int>,
     pub by: Option<Int>,
-    /// set-launch-template: the new version's instance profile and workers.
+    /// set-launch-template: the new version's instance profile, workers and
+    /// boot delay.
     pub instance_profile: Option<Text>,
     pub workers_per_instance: Option<Int>,
+    pub boot_delay: Option<Text>,
+    /// replace: instances replaced at a time (default 1).
+    pub batch: Option<Int>,
+    /// replace: the wait between batches (default `"0s"`).
+    pub pause: Option<Text>,
     /// `{ every = "6s", times = 3 }`: the action again every `every`, `times`
     /// times in all (the first at `at`) — a grant/revoke cycle repeated
     /// builds a propagation distribution. Any action.

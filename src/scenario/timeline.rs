@@ -34,6 +34,7 @@ pub const ACTIONS: &[&str] = &[
     "scale-out",
     "scale-in",
     "set-launch-template",
+    "replace",
     "swap-instance-profile",
     "reboot-instance",
 ];
@@ -137,6 +138,9 @@ fn fields_set(entry: &RawTimelineEntry) -> Vec<(&'static str, Range<usize>)> {
             .workers_per_instance
             .as_ref()
             .map(|v| ("workers_per_instance", v.span())),
+        text("boot_delay", &entry.boot_delay),
+        entry.batch.as_ref().map(|v| ("batch", v.span())),
+        text("pause", &entry.pause),
         text("measure", &entry.measure),
         text("probe_op", &entry.probe_op),
     ]
@@ -190,7 +194,13 @@ fn fields_of(action: &str) -> Option<&'static [&'static str]> {
         ],
         "clock-skew" => &["offset", "for"],
         "scale-out" | "scale-in" => &["group", "to", "by"],
-        "set-launch-template" => &["group", "instance_profile", "workers_per_instance"],
+        "set-launch-template" => &[
+            "group",
+            "instance_profile",
+            "workers_per_instance",
+            "boot_delay",
+        ],
+        "replace" => &["group", "batch", "pause"],
         "swap-instance-profile" => &["group", "instance_profile"],
         "reboot-instance" => &["group"],
         _ => return None,
@@ -263,10 +273,16 @@ impl Validator<'_> {
                 "code" => (entry.code.is_some(), "\"InternalError\""),
                 "status" => (entry.status.is_some(), "500"),
                 "model" => (entry.model.is_some(), "\"fixed\" with delay = \"200ms\""),
-                "group" if action.starts_with("scale-") || action == "set-launch-template" => (
-                    entry.group.is_some(),
-                    "\"...\" naming one of the [[fleet]] groups",
-                ),
+                "group"
+                    if action.starts_with("scale-")
+                        || action == "set-launch-template"
+                        || action == "replace" =>
+                {
+                    (
+                        entry.group.is_some(),
+                        "\"...\" naming one of the [[fleet]] groups",
+                    )
+                }
                 _ => continue,
             };
             need(set, field, example);
@@ -434,11 +450,18 @@ impl Validator<'_> {
                         "requests in flight per instance",
                     )?),
                 };
-                if instance_profile.is_none() && workers_per_instance.is_none() {
+                let boot_delay = match &entry.boot_delay {
+                    None => None,
+                    Some(d) => Some(self.boot_delay(d)?),
+                };
+                if instance_profile.is_none()
+                    && workers_per_instance.is_none()
+                    && boot_delay.is_none()
+                {
                     self.error(
                         entry.action.span(),
                         "set-launch-template changes nothing",
-                        "set instance_profile and/or workers_per_instance for the new version",
+                        "set instance_profile, workers_per_instance and/or boot_delay for the new version",
                     );
                     return None;
                 }
@@ -446,6 +469,38 @@ impl Validator<'_> {
                     group: group??,
                     instance_profile,
                     workers_per_instance,
+                    boot_delay,
+                }
+            }
+            "replace" => {
+                let batch = match &entry.batch {
+                    None => 1,
+                    Some(b) => self.int(
+                        b,
+                        "batch",
+                        1..=i64::from(MAX_SCALE),
+                        "how many instances are replaced at a time",
+                    )?,
+                };
+                let pause = match &entry.pause {
+                    None => Duration::ZERO,
+                    Some(p) => {
+                        let d = self.duration(p, "pause")?;
+                        if d > MAX_WINDOW {
+                            self.error(
+                                p.span(),
+                                format!("`pause` of {d:?} is longer than {MAX_WINDOW:?}"),
+                                "the wait between batches, e.g. pause = \"1s\"",
+                            );
+                            return None;
+                        }
+                        d
+                    }
+                };
+                TimelineKind::Replace {
+                    group: group??,
+                    batch,
+                    pause,
                 }
             }
             "imds-outage" => {
@@ -803,6 +858,108 @@ for = "2s"
         assert_eq!(spec.offset_ms, Some(-20 * 60 * 1000));
         assert!(kinds[4..].iter().all(|k| k.needs_double()));
         assert!(!kinds[..4].iter().any(|k| k.needs_double()));
+    }
+
+    #[test]
+    fn fleet_actions_and_boot_delays_read_into_their_kinds() {
+        let fixture = Fixture::new("fleet-kinds");
+        let head = HEAD.replace(
+            "workers_per_instance = 1\n",
+            "workers_per_instance = 1\nboot_delay = \"1.5s\"\n",
+        );
+        let timeline = r#"[[timeline]]
+at = "1s"
+action = "set-launch-template"
+group = "web"
+boot_delay = "2s"
+[[timeline]]
+at = "2s"
+action = "replace"
+group = "web"
+batch = 2
+pause = "1s"
+[[timeline]]
+at = "3s"
+action = "replace"
+group = "web"
+"#;
+        let scenario = parse("t.toml", &format!("{head}{timeline}"), &fixture.0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scenario.fleet[0].boot_delay, Duration::from_millis(1500));
+        let kinds: Vec<&TimelineKind> = scenario.timeline.iter().map(|a| &a.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &TimelineKind::SetLaunchTemplate {
+                    group: "web".into(),
+                    instance_profile: None,
+                    workers_per_instance: None,
+                    boot_delay: Some(Duration::from_secs(2)),
+                },
+                &TimelineKind::Replace {
+                    group: "web".into(),
+                    batch: 2,
+                    pause: Duration::from_secs(1),
+                },
+                &TimelineKind::Replace {
+                    group: "web".into(),
+                    batch: 1,
+                    pause: Duration::ZERO,
+                },
+            ]
+        );
+        assert!(kinds.iter().all(|k| k.needs_double()));
+        // The starting fleet's delay defaults to none.
+        let plain = parse("t.toml", HEAD, &fixture.0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain.fleet[0].boot_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn fleet_action_problems_point_at_the_field() {
+        let cases: &[(&str, &str, (usize, usize), &str)] = &[
+            (
+                "replace without a group",
+                "[[timeline]]\nat = \"1s\"\naction = \"replace\"\nbatch = 2\n",
+                (3, 10),
+                "replace needs `group`",
+            ),
+            (
+                "replace batch of zero",
+                "[[timeline]]\nat = \"1s\"\naction = \"replace\"\ngroup = \"web\"\nbatch = 0\n",
+                (5, 9),
+                "`batch` must be between 1 and 1024 (got 0)",
+            ),
+            (
+                "replace with a bad pause",
+                "[[timeline]]\nat = \"1s\"\naction = \"replace\"\ngroup = \"web\"\npause = \"2 hours\"\n",
+                (5, 12),
+                "invalid duration",
+            ),
+            (
+                "batch on scale-out",
+                "[[timeline]]\nat = \"1s\"\naction = \"scale-out\"\ngroup = \"web\"\nby = 2\nbatch = 2\n",
+                (6, 9),
+                "`batch` is not used by scale-out",
+            ),
+            (
+                "boot delay over the limit",
+                "[[timeline]]\nat = \"1s\"\naction = \"set-launch-template\"\ngroup = \"web\"\nboot_delay = \"11m\"\n",
+                (5, 14),
+                "`boot_delay` of 660s is longer than the 600s limit",
+            ),
+            (
+                "replace of an unknown group",
+                "[[timeline]]\nat = \"1s\"\naction = \"replace\"\ngroup = \"db\"\n",
+                (4, 9),
+                "replace at 1s refers to unknown group \"db\"",
+            ),
+        ];
+        for (name, timeline, (line, col), message) in cases {
+            let tag = name.replace(' ', "-");
+            let (l, c, m) = only_error(&tag, timeline);
+            assert_eq!((l, c), (*line, *col), "case {name:?}: {m}");
+            assert!(m.starts_with(message), "case {name:?}: {m}");
+        }
     }
 
     #[test]

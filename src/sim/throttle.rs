@@ -35,6 +35,12 @@ pub struct Quotas {
     /// IMDS per instance. Assumption from the documented link-local
     /// allowance of 1,024 packets/s per ENI; AWS publishes no IMDS rate.
     pub imds_per_s: u32,
+    /// Credential fetches per second across every instance's IMDS: the
+    /// credential service behind them, a shared bottleneck a scale-out
+    /// stampede can exhaust (over it IMDS answers `429`, as its per-instance
+    /// throttle does). Assumption: AWS publishes no such figure, so it is
+    /// off (`None`) unless a scenario models it.
+    pub imds_fleet_per_s: Option<u32>,
     /// Per-API overrides by `service:Api` (e.g. `sts:AssumeRole` = 300):
     /// replace the class rate above for that API's bucket. Empty by default.
     pub api_per_s: BTreeMap<String, u32>,
@@ -52,6 +58,7 @@ impl Default for Quotas {
             sts_per_s: 600,
             iam_per_s: 100,
             imds_per_s: 1024,
+            imds_fleet_per_s: None,
             api_per_s: BTreeMap::new(),
             ec2_per_s: 20,
         }
@@ -66,9 +73,15 @@ pub enum QuotaClass {
     Sts,
     Iam,
     Imds,
+    /// The fleet-wide IMDS credential budget: one bucket, only when
+    /// [`Quotas::imds_fleet_per_s`] is set.
+    ImdsFleet,
     /// EC2 Query API, one bucket per action (`503 RequestLimitExceeded`).
     Ec2,
 }
+
+/// The one bucket of [`QuotaClass::ImdsFleet`].
+pub const IMDS_FLEET_BUCKET: &str = "imds:fleet-credentials";
 
 /// An EC2 bucket holds this many seconds of refill (100 tokens at 20/s).
 pub const EC2_BURST_SECONDS: u32 = 5;
@@ -103,6 +116,7 @@ impl Throttle {
             QuotaClass::Sts => self.quotas.sts_per_s,
             QuotaClass::Iam => self.quotas.iam_per_s,
             QuotaClass::Imds => self.quotas.imds_per_s,
+            QuotaClass::ImdsFleet => self.quotas.imds_fleet_per_s.unwrap_or(u32::MAX),
             QuotaClass::Ec2 => self.quotas.ec2_per_s,
         }
     }
@@ -130,6 +144,15 @@ impl Throttle {
     pub fn check(&self, class: QuotaClass, key: &str) -> Result<(), String> {
         let limiter = self.limiter(class, key);
         limiter.check().map_err(|_| key.to_owned())
+    }
+
+    /// Takes one token from the fleet-wide IMDS credential budget; always
+    /// `Ok` when no budget is configured. `Err` names the bucket.
+    pub fn check_imds_fleet(&self) -> Result<(), String> {
+        match self.quotas.imds_fleet_per_s {
+            None => Ok(()),
+            Some(_) => self.check(QuotaClass::ImdsFleet, IMDS_FLEET_BUCKET),
+        }
     }
 
     fn limiter(&self, class: QuotaClass, key: &str) -> Arc<DefaultDirectRateLimiter> {
@@ -191,6 +214,21 @@ mod tests {
         assert!(t.check(QuotaClass::S3Read, "s3:read:a").is_ok());
         assert!(t.check(QuotaClass::S3Read, "s3:read:b").is_ok());
         assert!(t.check(QuotaClass::S3Read, "s3:read:a").is_err());
+    }
+
+    #[test]
+    fn the_imds_fleet_budget_is_one_bucket_and_off_by_default() {
+        let off = Throttle::new(Quotas::default());
+        assert!((0..5000).all(|_| off.check_imds_fleet().is_ok()));
+        let t = Throttle::new(Quotas {
+            imds_fleet_per_s: Some(5),
+            ..Quotas::default()
+        });
+        let allowed = (0..50).filter(|_| t.check_imds_fleet().is_ok()).count();
+        assert!((5..=6).contains(&allowed), "allowed {allowed}");
+        assert_eq!(t.check_imds_fleet(), Err(IMDS_FLEET_BUCKET.to_owned()));
+        // Per-instance IMDS buckets are untouched by it.
+        assert!(t.check(QuotaClass::Imds, "imds:i-1").is_ok());
     }
 
     #[test]

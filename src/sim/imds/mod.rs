@@ -9,6 +9,11 @@
 //! rotate `instance_credentials_rotate_before` ahead of expiry; a reboot
 //! drops them so the next fetch mints fresh ones.
 //!
+//! Credential documents also draw from a fleet-wide budget when one is set
+//! (`imds_fleet_per_s`: the credential service every instance shares), so a
+//! scale-out stampede can be throttled with `429` while each instance is
+//! far below its own quota.
+//!
 //! Tokens stay valid for their whole TTL, across reboots too: the Rust SDK
 //! never fetches a new token after a 401 (`shared/reference/imds-sdk-probe.md`
 //! §5), and a simulated instance's application does not restart.
@@ -67,6 +72,9 @@ pub struct MetadataOptions {
 pub struct Counters {
     pub requests: AtomicU64,
     pub throttled_429: AtomicU64,
+    /// The part of `throttled_429` the fleet-wide credential budget
+    /// (`imds_fleet_per_s`) answered, not this instance's own quota.
+    pub fleet_throttled_429: AtomicU64,
     pub unavailable_503: AtomicU64,
     pub unauthorized_401: AtomicU64,
     pub credentials_minted: AtomicU64,
@@ -284,6 +292,7 @@ impl Instance {
             "counters": {
                 "requests": c.requests.load(Ordering::Relaxed),
                 "throttled_429": c.throttled_429.load(Ordering::Relaxed),
+                "fleet_throttled_429": c.fleet_throttled_429.load(Ordering::Relaxed),
                 "unavailable_503": c.unavailable_503.load(Ordering::Relaxed),
                 "unauthorized_401": c.unauthorized_401.load(Ordering::Relaxed),
                 "credentials_minted": c.credentials_minted.load(Ordering::Relaxed),
@@ -535,6 +544,16 @@ fn credentials_json(
     role: &str,
     extended: bool,
 ) -> Response<Full<Bytes>> {
+    // Every instance's credentials come from one credential service: its
+    // budget (when modelled) is shared, so a stampede of fresh instances
+    // can exhaust it while each instance is far below its own quota.
+    if state.throttle.check_imds_fleet().is_err() {
+        instance
+            .counters
+            .fleet_throttled_429
+            .fetch_add(1, Ordering::Relaxed);
+        return status_only(StatusCode::TOO_MANY_REQUESTS);
+    }
     let now = SystemTime::now();
     // Like every enforcement decision, the trust check sees a replica's view.
     let trusted = {
