@@ -6,15 +6,12 @@
 //! fsync'd before each change, restore at the end, on SIGTERM, and by
 //! `iamstorm rollback` after a kill -9).
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+mod standalone;
+use standalone::Sim;
 
 const READ_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::assets/*"}]}"#;
 const EXTRA_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::assets"}]}"#;
@@ -92,114 +89,31 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A standalone `iamstorm sim` (seeded with `scenario` if given) and the
-/// environment its exports describe.
-struct Sim {
-    child: Child,
-    env: HashMap<String, String>,
-}
-
-impl Sim {
-    fn start(scenario: Option<&Path>) -> Sim {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamstorm"));
-        cmd.args(["sim", "--listen", "127.0.0.1:0"]);
-        if let Some(s) = scenario {
-            cmd.arg("--scenario").arg(s);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("iamstorm sim starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut env = HashMap::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("line");
-            if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-                env.insert(k.to_owned(), v.to_owned());
-            }
-            if env.len() == 5 {
-                break;
-            }
-        }
-        assert_eq!(env.len(), 5, "iamstorm sim printed its exports");
-        Sim { child, env }
-    }
-
-    fn url(&self) -> &str {
-        &self.env["AWS_ENDPOINT_URL"]
-    }
-
-    /// `iamstorm ARGS` with the default chain reading the sim's keys from
-    /// the environment and nothing else (no profile files; the chain stops
-    /// at the environment, so it never reaches for a real IMDS).
-    fn iamstorm(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamstorm"));
-        cmd.args(args)
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_CONFIG_FILE", "/nonexistent/iamstorm-test")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/iamstorm-test")
-            .env("AWS_ACCESS_KEY_ID", &self.env["AWS_ACCESS_KEY_ID"])
-            .env("AWS_SECRET_ACCESS_KEY", &self.env["AWS_SECRET_ACCESS_KEY"])
-            .env("AWS_REGION", &self.env["AWS_REGION"])
-            .env("NO_PROXY", "127.0.0.1");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.iamstorm(args).output().expect("iamstorm runs")
-    }
-
-    fn iam(&self) -> aws_sdk_iam::Client {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.env["AWS_REGION"].clone()))
-            .endpoint_url(self.url())
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                self.env["AWS_ACCESS_KEY_ID"].clone(),
-                self.env["AWS_SECRET_ACCESS_KEY"].clone(),
-                None,
-                None,
-                "test",
-            )))
-            .build();
-        aws_sdk_iam::Client::new(&config)
-    }
-
-    /// The role's inline policies, name → decoded document.
-    async fn inline_policies(&self) -> Vec<(String, String)> {
-        let iam = self.iam();
-        let names = iam
-            .list_role_policies()
+/// The role's inline policies, name → decoded document.
+async fn inline_policies_of(sim: &Sim) -> Vec<(String, String)> {
+    let iam = aws_sdk_iam::Client::new(&sim.config());
+    let names = iam
+        .list_role_policies()
+        .role_name("app-role")
+        .send()
+        .await
+        .expect("list role policies");
+    let mut out = Vec::new();
+    for name in names.policy_names() {
+        let p = iam
+            .get_role_policy()
             .role_name("app-role")
+            .policy_name(name)
             .send()
             .await
-            .expect("list role policies");
-        let mut out = Vec::new();
-        for name in names.policy_names() {
-            let p = iam
-                .get_role_policy()
-                .role_name("app-role")
-                .policy_name(name)
-                .send()
-                .await
-                .expect("get role policy");
-            out.push((
-                name.clone(),
-                iamstorm::guard::undo::decode_policy(p.policy_document()),
-            ));
-        }
-        out.sort();
-        out
+            .expect("get role policy");
+        out.push((
+            name.clone(),
+            iamstorm::guard::undo::decode_policy(p.policy_document()),
+        ));
     }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    out.sort();
+    out
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -320,7 +234,7 @@ async fn endpoint_target_detects_a_standalone_double_and_restores_its_changes() 
         "{}",
         s["restored"]
     );
-    assert_eq!(sim.inline_policies().await, original());
+    assert_eq!(inline_policies_of(&sim).await, original());
 }
 
 #[tokio::test]
@@ -441,7 +355,7 @@ async fn aws_target_against_the_double_verifies_journals_and_restores() {
             "restored#1"
         ]
     );
-    assert_eq!(sim.inline_policies().await, original());
+    assert_eq!(inline_policies_of(&sim).await, original());
 }
 
 #[tokio::test]
@@ -505,7 +419,11 @@ async fn sigterm_mid_run_restores_the_changes_and_exits_130() {
         .spawn()
         .expect("run starts");
     await_applied(&out, 2);
-    assert_ne!(sim.inline_policies().await, original(), "changed mid-run");
+    assert_ne!(
+        inline_policies_of(&sim).await,
+        original(),
+        "changed mid-run"
+    );
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -513,7 +431,7 @@ async fn sigterm_mid_run_restores_the_changes_and_exits_130() {
     assert!(kill.success());
     let done = child.wait_with_output().expect("run exits");
     assert_eq!(done.status.code(), Some(130), "{}", text(&done.stderr));
-    assert_eq!(sim.inline_policies().await, original());
+    assert_eq!(inline_policies_of(&sim).await, original());
     let lines = journal_lines(&out);
     assert!(states(&lines).ends_with(&["restored#2".to_owned(), "restored#1".to_owned()]));
     // What ran before the signal is reported.
@@ -544,7 +462,7 @@ async fn rollback_restores_what_a_killed_run_left_changed() {
     await_applied(&out, 2);
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
-    let changed = sim.inline_policies().await;
+    let changed = inline_policies_of(&sim).await;
     assert_eq!(
         changed,
         vec![("extra".to_owned(), EXTRA_POLICY.to_owned())],
@@ -560,7 +478,7 @@ async fn rollback_restores_what_a_killed_run_left_changed() {
         text(&rollback.stderr)
     );
     assert!(stdout.contains("2 pending change(s)"), "{stdout}");
-    assert_eq!(sim.inline_policies().await, original());
+    assert_eq!(inline_policies_of(&sim).await, original());
     // Idempotent: a second rollback finds nothing to do.
     let again = sim.run(&["rollback", journal.to_str().expect("utf-8")]);
     assert_eq!(again.status.code(), Some(0));
@@ -608,7 +526,7 @@ async fn dry_run_prints_every_call_and_sends_none() {
     }
     assert!(!out.exists(), "a dry run writes no results");
     assert_eq!(
-        sim.inline_policies().await,
+        inline_policies_of(&sim).await,
         original(),
         "and changes nothing"
     );
