@@ -324,8 +324,13 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         .filter(|i| i.boot.outcome.class == crate::observe::outcome::OutcomeClass::Ok)
         .count();
     say(format!(
-        "fleet: {} instances launched, {booted} got credentials from IMDS",
-        launched.len()
+        "fleet: {} instances launched, {booted} got credentials from {}",
+        launched.len(),
+        if target.double_admin().is_some() {
+            "their IMDS"
+        } else {
+            "the default chain"
+        }
     ));
 
     let entries = Arc::new(plan_entries(scenario));
