@@ -8,7 +8,14 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// One scenario runs at a time: each paces hundreds of requests per second
+/// against its own double, and two at once on a 2-core CI machine starve
+/// each other's pacing — a throttling scenario that cannot reach its quota
+/// shows no throttling. Serial runs keep every signature the machine's.
+static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(name: &str) -> Value {
+    let _machine = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
     let out = std::env::temp_dir().join(format!("iamstorm-library-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let result = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
