@@ -3,7 +3,8 @@
 //!
 //! Aggregation rules, chosen so a threshold never passes by averaging a bad
 //! part away:
-//! - request metrics with `{op=…}` take the ops whose name or API matches;
+//! - request metrics with `{op=…}` take the ops whose name or API matches
+//!   (a mix's name matches all its `NAME/OP` rows);
 //!   counts and rates sum over them, ratios divide sums, latency takes the
 //!   worst matching op's percentile. Without a filter: the run's totals.
 //! - propagation metrics take the worst measured change (of `{kind=…}`);
@@ -84,7 +85,15 @@ fn observe(t: &Threshold, s: &Value) -> Result<f64, String> {
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .filter(|o| o["op"] == name.as_str() || o["api"] == name.as_str())
+                        .filter(|o| {
+                            // A mix's name selects all its rows (`api/s3:GetObject`, ...).
+                            let row = o["op"].as_str().unwrap_or_default();
+                            row == name
+                                || o["api"] == name.as_str()
+                                || row
+                                    .strip_prefix(name.as_str())
+                                    .is_some_and(|r| r.starts_with('/'))
+                        })
                         .collect();
                     if matching.is_empty() {
                         return Err(format!("no op named {name:?} ran"));
@@ -257,6 +266,20 @@ mod tests {
             !missing.passed && missing.reason.contains("s3:PutObject"),
             "{missing:?}"
         );
+    }
+
+    #[test]
+    fn a_mix_name_selects_all_its_rows_and_only_those() {
+        let mut s = summary();
+        s["ops"][0]["op"] = json!("api/s3:GetObject");
+        s["ops"][1]["op"] = json!("api/sts:AssumeRole");
+        let t = parse("requests{op=api} == 1000").expect("parses");
+        assert_eq!(evaluate(&t, &s).observed, Some(1000.0));
+        let row = parse("requests{op=api/s3:GetObject} == 600").expect("parses");
+        assert!(evaluate(&row, &s).passed);
+        // A prefix that is not the mix's whole name selects nothing.
+        let partial = parse("requests{op=ap} > 0").expect("parses");
+        assert_eq!(evaluate(&partial, &s).observed, None);
     }
 
     #[test]
