@@ -150,10 +150,12 @@ mod tests {
 
     #[test]
     fn raw_mistakes_are_located_and_name_the_way_out() {
-        let (line, col, message, help) =
-            one_error("op = \"s3:ListObjectsV2\"\nengine = \"raw\"");
+        let (line, col, message, help) = one_error("op = \"s3:ListObjectsV2\"\nengine = \"raw\"");
         assert_eq!((line, col), (19, 6), "{message}");
-        assert!(message.contains("s3:ListObjectsV2 has no raw engine"), "{message}");
+        assert!(
+            message.contains("s3:ListObjectsV2 has no raw engine"),
+            "{message}"
+        );
         assert!(
             help.contains("s3:GetObject, s3:HeadObject, s3:PutObject, sts:GetCallerIdentity"),
             "{help}"
@@ -186,6 +188,9 @@ mod tests {
             panic!("one diagnostic: {error}")
         };
         assert_eq!(d.line, 22, "{error}");
-        assert!(d.message.contains("s3:DeleteObject has no raw engine"), "{error}");
+        assert!(
+            d.message.contains("s3:DeleteObject has no raw engine"),
+            "{error}"
+        );
     }
 }
