@@ -169,15 +169,15 @@ impl RawEngine {
         };
         let (parts, mut body) = response.into_parts();
         let request_id = wire::request_id(&parts.headers);
-        let body_failed = Answer {
+        let body_failed = |request_id| Answer {
             outcome: Outcome::new(OutcomeClass::Connection, Some("body".into())),
-            request_id: request_id.clone(),
+            request_id,
         };
         if parts.status.is_success() {
             // Read to the end without keeping it.
             while let Some(frame) = body.frame().await {
                 if frame.is_err() {
-                    return body_failed;
+                    return body_failed(request_id);
                 }
             }
             return Answer {
@@ -186,7 +186,7 @@ impl RawEngine {
             };
         }
         let Ok(collected) = body.collect().await else {
-            return body_failed;
+            return body_failed(request_id);
         };
         let error = wire::ErrorBody::parse(&collected.to_bytes());
         Answer {
