@@ -12,6 +12,7 @@ use crate::chaos::{self, ChangeRecord};
 use crate::exit::Exit;
 use crate::fleet::{self, Fleet, GroupSpec};
 use crate::guard;
+use crate::load::raw::{RawEngine, RawEntry};
 use crate::load::{self, EntryPlan, Event};
 use crate::observe::metrics::{Metrics, Sample, saturating_us};
 use crate::observe::propagation::{
@@ -23,7 +24,7 @@ use crate::report::{
     self,
     summary::{RunInfo, Summary, TimelineChange},
 };
-use crate::scenario::{self, Measure, Scenario, TargetKind};
+use crate::scenario::{self, Engine, Measure, Scenario, TargetKind};
 use crate::setup;
 use crate::sim::SimConfig;
 use crate::sim::consistency::PropagationConfig;
@@ -267,6 +268,21 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             "warning: AWS_EC2_METADATA_DISABLED=true: the SDK's IMDS provider refuses every fetch, so the simulated instances get no credentials; unset it for this run"
         );
     }
+    // The raw engine's one client, checked before the target is touched.
+    let raw_engine = if scenario.load.iter().any(|l| l.engine == Engine::Raw) {
+        let engine = RawEngine::new(
+            target.endpoint_url.as_deref(),
+            &target.region,
+            scenario.sdk.connect_timeout,
+        )
+        .map_err(|e| RunError {
+            exit: Exit::BadInput,
+            message: e.to_string(),
+        })?;
+        Some(Arc::new(engine))
+    } else {
+        None
+    };
     let operator = clients::operator_config(&target);
     let iam = clients::iam(&operator);
     let s3_operator = clients::s3(&operator);
@@ -470,6 +486,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let load = load::run(
         entries.clone(),
         fleet.clone(),
+        raw_engine,
         t0,
         seed,
         obs_tx,
@@ -682,6 +699,14 @@ fn plan_entries(scenario: &Scenario) -> Vec<EntryPlan> {
                 .iter()
                 .find(|b| b.name == bucket)
                 .map_or(1024, |b| b.object_size_bytes);
+            let payload = setup::object_body(&l.name, l.size_bytes.unwrap_or(size));
+            let sdk = l.sdk.as_ref().map(SdkSettings::from);
+            let raw = (l.engine == Engine::Raw).then(|| {
+                let timeout = sdk
+                    .as_ref()
+                    .map_or(scenario.sdk.operation_timeout, |s| s.operation_timeout);
+                RawEntry::new(l.op, &bucket, &payload, timeout)
+            });
             EntryPlan {
                 name: l.name.clone(),
                 op: l.op,
@@ -697,8 +722,9 @@ fn plan_entries(scenario: &Scenario) -> Vec<EntryPlan> {
                     .as_ref()
                     .and_then(|r| r.session_name.clone())
                     .unwrap_or_default(),
-                payload: setup::object_body(&l.name, l.size_bytes.unwrap_or(size)),
-                sdk: l.sdk.as_ref().map(SdkSettings::from),
+                payload,
+                sdk,
+                raw,
                 model: l.model.clone(),
                 start: l.start,
                 end: l.end,

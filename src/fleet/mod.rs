@@ -23,6 +23,7 @@ use crate::observe::outcome::{Outcome, OutcomeClass};
 use crate::target::Target;
 use crate::target::admin::AdminError;
 use crate::target::clients::{self, SdkSettings};
+use crate::target::identity::CredentialsCache;
 
 /// One fleet group to launch.
 #[derive(Clone, Debug)]
@@ -71,6 +72,9 @@ pub struct SimInstance {
     pub sts: aws_sdk_sts::Client,
     pub iam: aws_sdk_iam::Client,
     pub credentials: SharedCredentialsProvider,
+    /// The raw engine's identity cache over `credentials` (empty until a
+    /// raw entry sends).
+    pub raw_credentials: CredentialsCache,
     /// One permit per worker: the cap on requests in flight.
     pub workers: Arc<Semaphore>,
     /// The cap itself.
@@ -304,6 +308,7 @@ pub async fn launch_at(
             |(index, ((g, launched, config, credentials), boot))| SimInstance {
                 index,
                 group: g.group.clone(),
+                raw_credentials: raw_credentials(&credentials, settings, &launched.instance_id),
                 instance_id: launched.instance_id,
                 imds_endpoint: launched.imds_endpoint,
                 s3: clients::s3(&config),
@@ -350,6 +355,7 @@ pub async fn restart(
         s3: clients::s3(&config),
         sts: clients::sts(&config),
         iam: clients::iam(&config),
+        raw_credentials: raw_credentials(&credentials, settings, &old.instance_id),
         credentials,
         workers: Arc::new(Semaphore::new(old.workers_per_instance as usize)),
         workers_per_instance: old.workers_per_instance,
@@ -360,6 +366,21 @@ pub async fn restart(
         joined_at_s,
         retired: AtomicBool::new(false),
     })
+}
+
+/// The raw engine's cache over the instance's provider, refreshing with
+/// the SDK clients' buffer.
+fn raw_credentials(
+    credentials: &SharedCredentialsProvider,
+    settings: &SdkSettings,
+    instance_id: &str,
+) -> CredentialsCache {
+    CredentialsCache::new(
+        credentials.clone(),
+        settings.identity_cache_buffer,
+        settings.connect_timeout,
+        instance_id,
+    )
 }
 
 async fn boot(credentials: &SharedCredentialsProvider) -> Boot {

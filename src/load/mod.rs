@@ -17,6 +17,7 @@
 pub mod keys;
 pub mod ops;
 pub mod profile;
+pub mod raw;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use crate::guard::caps::{Admit, Budget};
 use crate::observe::outcome::Outcome;
 use crate::scenario::{KeyPattern, LoadModel, Op};
 use profile::Schedule;
+use raw::{RawEngine, RawEntry};
 
 /// A start this much after its intended time counts as late.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(10);
@@ -52,6 +54,8 @@ pub struct EntryPlan {
     /// The entry's own SDK behaviour (retries, timeouts), applied to each
     /// of its calls; `None`: the instance's.
     pub sdk: Option<crate::target::clients::SdkSettings>,
+    /// `Some`: the entry runs on the raw engine, with this request.
+    pub raw: Option<RawEntry>,
     pub model: LoadModel,
     pub start: Duration,
     pub end: Duration,
@@ -90,21 +94,29 @@ pub struct Observation {
 }
 
 /// Runs every entry until its end or until `stop` turns true; returns when
-/// every dispatched request has reported.
+/// every dispatched request has reported. `raw` is the run's raw engine,
+/// needed exactly when an entry runs on it.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     entries: Arc<Vec<EntryPlan>>,
     fleet: Arc<Fleet>,
+    raw: Option<Arc<RawEngine>>,
     t0: tokio::time::Instant,
     seed: u64,
     tx: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
     budget: Arc<Budget>,
 ) {
+    assert!(
+        raw.is_some() || entries.iter().all(|e| e.raw.is_none()),
+        "a raw entry needs the run's raw engine"
+    );
     let mut pacers = Vec::new();
     for (entry_index, entry) in entries.iter().enumerate() {
         let ctx = Context {
             entries: entries.clone(),
             entry_index,
+            raw: raw.clone(),
             t0,
             seed,
             tx: tx.clone(),
@@ -169,6 +181,8 @@ const STREAM_KEYS: u64 = 0x10AD_0000;
 struct Context {
     entries: Arc<Vec<EntryPlan>>,
     entry_index: usize,
+    /// The run's raw engine (one client, one pool), when an entry uses it.
+    raw: Option<Arc<RawEngine>>,
     t0: tokio::time::Instant,
     seed: u64,
     tx: mpsc::Sender<Event>,
@@ -203,20 +217,25 @@ impl Context {
     async fn send(&self, instance: &SimInstance, key: String, intended: tokio::time::Instant) {
         let entry = self.entry();
         let sent = tokio::time::Instant::now();
-        let answer = ops::execute(
-            instance,
-            ops::Call {
-                op: entry.op,
-                bucket: &entry.bucket,
-                key,
-                payload: &entry.payload,
-                role_name: &entry.role_name,
-                role_arn: &entry.role_arn,
-                session_name: &entry.session_name,
-                sdk: entry.sdk.as_ref(),
-            },
-        )
-        .await;
+        let answer = match (&entry.raw, &self.raw) {
+            (Some(request), Some(engine)) => engine.execute(instance, request, &key).await,
+            _ => {
+                ops::execute(
+                    instance,
+                    ops::Call {
+                        op: entry.op,
+                        bucket: &entry.bucket,
+                        key,
+                        payload: &entry.payload,
+                        role_name: &entry.role_name,
+                        role_arn: &entry.role_arn,
+                        session_name: &entry.session_name,
+                        sdk: entry.sdk.as_ref(),
+                    },
+                )
+                .await
+            }
+        };
         let done = tokio::time::Instant::now();
         let observation = Observation {
             entry: self.entry_index,

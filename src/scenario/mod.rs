@@ -19,6 +19,7 @@
 //! of the harness or of the double.
 
 mod diag;
+mod engine;
 mod load_model;
 mod mix;
 mod model;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diag::{Diagnostic, ScenarioError};
+pub use engine::Engine;
 pub use load_model::{Arrivals, KeyChoice, LoadModel, RateProfile, RoleTarget, Stage};
 pub use sdk::{DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS, RetryMode, SdkBehaviour};
 pub use target_spec::{Mutable, TargetKind, TargetSpec};
@@ -374,6 +376,8 @@ pub struct LoadEntry {
     pub size_bytes: Option<u64>,
     /// This entry's own SDK behaviour; `None`: the scenario's `[sdk]`.
     pub sdk: Option<SdkBehaviour>,
+    /// What sends its requests; [`Engine::Raw`] only for [`Engine::RAW_OPS`].
+    pub engine: Engine,
 }
 
 /// The operations a load entry can send.
@@ -2014,6 +2018,7 @@ impl Validator<'_> {
                 });
             let size_bytes = self.put_size(raw, op);
             let entry_sdk = self.entry_sdk(raw);
+            let engine = self.engine(raw, op);
             let role = self.role_target(raw, op, roles);
             let key_choice = self.key_choice(raw);
             let group = match &raw.group {
@@ -2037,9 +2042,10 @@ impl Validator<'_> {
                 Some(group),
                 Some(size_bytes),
                 Some(sdk),
+                Some(engine),
             ) = (
                 name, op, targets_ok, model, key_choice, role, start, end, window_ok, group,
-                size_bytes, entry_sdk,
+                size_bytes, entry_sdk, engine,
             ) {
                 entries.push(LoadEntry {
                     name,
@@ -2054,6 +2060,7 @@ impl Validator<'_> {
                     group,
                     size_bytes,
                     sdk,
+                    engine,
                 });
             }
         }

@@ -540,6 +540,9 @@ pub(crate) struct RawLoad {
     /// This entry's own SDK behaviour (`[sdk]`'s fields but the identity
     /// cache's, which is per instance).
     pub sdk: Option<RawSdk>,
+    /// What sends the requests: `"sdk"` (default, the AWS SDK) or `"raw"`
+    /// (SigV4-signed HTTP, no SDK; a few ops only).
+    pub engine: Option<Text>,
     /// Set by mix expansion: (this op's weight, the mix's total weight).
     #[serde(skip)]
     pub mix_share: Option<(u64, u64)>,

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod clients;
 pub mod ec2;
+pub mod identity;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
