@@ -15,7 +15,8 @@
 //! - a bare aws-sdk-s3 GetObject loop, default config with retries off,
 //!   credentials from one simulated instance's IMDS;
 //! - the same loop with the lean config (checksums only when required,
-//!   stalled-stream protection off, no S3 Express session auth);
+//!   stalled-stream protection off, no S3 Express session auth, a
+//!   path-style endpoint resolver instead of S3's rules engine);
 //! - iamstorm's own SDK and raw engines: `run::execute` against the
 //!   standalone double (closed model, 4 instances x 16 workers), whole run
 //!   included.
@@ -319,6 +320,29 @@ where
 
 // ------------------------------------------------------------- clients
 
+/// A path-style endpoint resolver: `{base}/{bucket}`, no rules engine.
+/// The lean config's candidate for the S3 client's per-request endpoint
+/// resolution (the default evaluates S3's endpoint rules on every call).
+#[derive(Debug)]
+struct PathStyle {
+    base: String,
+}
+
+impl aws_sdk_s3::config::endpoint::ResolveEndpoint for PathStyle {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_s3::config::endpoint::Params,
+    ) -> aws_sdk_s3::config::endpoint::EndpointFuture<'a> {
+        let url = match params.bucket() {
+            Some(bucket) => format!("{}/{bucket}", self.base),
+            None => self.base.clone(),
+        };
+        aws_sdk_s3::config::endpoint::EndpointFuture::ready(Ok(
+            aws_sdk_s3::config::endpoint::Endpoint::builder().url(url).build(),
+        ))
+    }
+}
+
 fn s3_client(
     endpoint: &str,
     lean: bool,
@@ -336,7 +360,10 @@ fn s3_client(
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .disable_s3_express_session_auth(true);
+            .disable_s3_express_session_auth(true)
+            .endpoint_resolver(PathStyle {
+                base: endpoint.to_owned(),
+            });
     }
     aws_sdk_s3::Client::from_conf(b.build())
 }
