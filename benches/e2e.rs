@@ -338,7 +338,9 @@ impl aws_sdk_s3::config::endpoint::ResolveEndpoint for PathStyle {
             None => self.base.clone(),
         };
         aws_sdk_s3::config::endpoint::EndpointFuture::ready(Ok(
-            aws_sdk_s3::config::endpoint::Endpoint::builder().url(url).build(),
+            aws_sdk_s3::config::endpoint::Endpoint::builder()
+                .url(url)
+                .build(),
         ))
     }
 }
@@ -743,5 +745,6 @@ fn render(
     if let Some(m) = moto {
         stream("bare SDK GetObject (default config) → moto", m);
     }
+    out.push_str("\nReading: `notes.md`; the double's profile: `profile-double.md`.\n");
     out
 }
