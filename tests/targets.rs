@@ -116,6 +116,19 @@ async fn inline_policies_of(sim: &Sim) -> Vec<(String, String)> {
     out
 }
 
+/// `iamstorm run SCENARIO FLAGS... --endpoint-url SIM --out OUT`.
+fn run_args<'a>(sim: &'a Sim, path: &'a Path, out: &'a Path, flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", path.to_str().expect("utf-8")];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[
+        "--endpoint-url",
+        sim.url(),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    args
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -171,16 +184,7 @@ async fn endpoint_target_detects_a_standalone_double_and_restores_its_changes() 
     // A bare double: the run's setup creates the roles, profile and bucket.
     let sim = Sim::start(None);
     let out = dir.join("out");
-    let run = sim.run(&[
-        "run",
-        path.to_str().expect("utf-8"),
-        "--target",
-        "endpoint",
-        "--endpoint-url",
-        sim.url(),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let run = sim.run(&run_args(&sim, &path, &out, &["--target", "endpoint"]));
     let stderr = text(&run.stderr);
     assert_eq!(
         run.status.code(),
@@ -298,15 +302,7 @@ async fn aws_target_against_the_double_verifies_journals_and_restores() {
     // Against AWS a run creates nothing: the resources exist beforehand.
     let sim = Sim::start(Some(&path));
     let out = dir.join("out");
-    let run = sim.run(&[
-        "run",
-        path.to_str().expect("utf-8"),
-        "--allow-aws",
-        "--endpoint-url",
-        sim.url(),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let run = sim.run(&run_args(&sim, &path, &out, &["--allow-aws"]));
     let stderr = text(&run.stderr);
     assert_eq!(
         run.status.code(),
@@ -404,16 +400,7 @@ async fn sigterm_mid_run_restores_the_changes_and_exits_130() {
     let sim = Sim::start(Some(&path));
     let out = dir.join("out");
     let child = sim
-        .iamstorm(&[
-            "run",
-            path.to_str().expect("utf-8"),
-            "--quiet",
-            "--allow-aws",
-            "--endpoint-url",
-            sim.url(),
-            "--out",
-            out.to_str().expect("utf-8"),
-        ])
+        .iamstorm(&run_args(&sim, &path, &out, &["--quiet", "--allow-aws"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -445,16 +432,7 @@ async fn rollback_restores_what_a_killed_run_left_changed() {
     let sim = Sim::start(Some(&path));
     let out = dir.join("out");
     let mut child = sim
-        .iamstorm(&[
-            "run",
-            path.to_str().expect("utf-8"),
-            "--quiet",
-            "--allow-aws",
-            "--endpoint-url",
-            sim.url(),
-            "--out",
-            out.to_str().expect("utf-8"),
-        ])
+        .iamstorm(&run_args(&sim, &path, &out, &["--quiet", "--allow-aws"]))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -496,15 +474,7 @@ async fn dry_run_prints_every_call_and_sends_none() {
     let sim = Sim::start(Some(&path));
     let out = dir.join("out");
     // No --allow-aws: reading the plan is how one decides to allow it.
-    let run = sim.run(&[
-        "run",
-        path.to_str().expect("utf-8"),
-        "--dry-run",
-        "--endpoint-url",
-        sim.url(),
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let run = sim.run(&run_args(&sim, &path, &out, &["--dry-run"]));
     let stdout = text(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{stdout}{}", text(&run.stderr));
     for expected in [
