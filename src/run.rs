@@ -743,13 +743,11 @@ fn set_rate_targets(metrics: &mut Metrics, entries: &[EntryPlan], duration: Dura
             continue;
         };
         let (start, end) = (e.start.as_secs_f64(), e.end.as_secs_f64());
-        let window = end - start;
         for s in 0..seconds {
             let (lo, hi) = (s as f64, (s + 1) as f64);
-            let (from, to) = (lo.max(start), hi.min(end));
-            if to > from {
-                let expected = profile.cumulative(to - start, window)
-                    - profile.cumulative(from - start, window);
+            // Seconds the entry does not run have no target (not a zero one).
+            if lo < end && hi > start {
+                let expected = profile.expected_between(start, end, lo, hi);
                 metrics.set_rate_target(i, Duration::from_secs(s), expected);
             }
         }

@@ -6,6 +6,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::chaos::has_code;
 use crate::scenario::{Scenario, Trust};
 
 /// A trust policy that lets EC2 assume the role (what instance profiles need).
@@ -32,15 +33,6 @@ fn fail<E: ProvideErrorMetadata + std::fmt::Debug>(step: String) -> impl FnOnce(
         },
         step,
     }
-}
-
-fn has_code<E: ProvideErrorMetadata, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    codes: &[&str],
-) -> bool {
-    e.as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        .is_some_and(|c| codes.contains(&c))
 }
 
 /// Checks, without changing anything, that the scenario's roles, instance

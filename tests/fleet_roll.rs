@@ -255,35 +255,6 @@ async fn replace_swaps_every_running_instance_for_the_current_template() {
     }
 }
 
-/// The common world (role, profile) on this target, propagated.
-async fn world_on(target: &Target) {
-    let op = iamstorm::target::clients::operator_config(target);
-    let iam = aws_sdk_iam::Client::new(&op);
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name(common::ROLE)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .expect("role");
-    iam.create_instance_profile()
-        .instance_profile_name(common::PROFILE)
-        .send()
-        .await
-        .expect("profile");
-    iam.add_role_to_instance_profile()
-        .instance_profile_name(common::PROFILE)
-        .role_name(common::ROLE)
-        .send()
-        .await
-        .expect("add role");
-    target
-        .embedded_admin()
-        .await_converged()
-        .await
-        .expect("converged");
-}
-
 fn group(instances: u32) -> GroupSpec {
     GroupSpec {
         group: "web".into(),
@@ -321,7 +292,7 @@ async fn stampede(budget: Option<u32>, instances: u32) -> (Target, usize, usize)
     })
     .await
     .expect("the double starts");
-    world_on(&target).await;
+    common::world_on(&target, common::TRUST_EC2).await;
     let launched = fleet::launch(&target, &[group(instances)], &SdkSettings::default())
         .await
         .expect("launch");

@@ -22,7 +22,7 @@ async fn imds_requests(buffer: Option<Duration>, calls: usize) -> u64 {
     .await
     .expect("the double starts");
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    world_on(&target, trust).await;
+    common::world_on(&target, trust).await;
     let settings = SdkSettings {
         identity_cache_buffer: buffer,
         ..SdkSettings::default()
@@ -54,34 +54,6 @@ async fn imds_requests(buffer: Option<Duration>, calls: usize) -> u64 {
     imds["counters"]["requests"]
         .as_u64()
         .expect("request counter")
-}
-
-/// The common world (role, profile, bucket) on this target, propagated.
-async fn world_on(target: &Target, trust: &str) {
-    let op = iamstorm::target::clients::operator_config(target);
-    let iam = aws_sdk_iam::Client::new(&op);
-    iam.create_role()
-        .role_name(common::ROLE)
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .expect("role");
-    iam.create_instance_profile()
-        .instance_profile_name(common::PROFILE)
-        .send()
-        .await
-        .expect("profile");
-    iam.add_role_to_instance_profile()
-        .instance_profile_name(common::PROFILE)
-        .role_name(common::ROLE)
-        .send()
-        .await
-        .expect("add role");
-    target
-        .embedded_admin()
-        .await_converged()
-        .await
-        .expect("converged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,6 +251,17 @@ fn refused(kind: &TimelineKind) -> Applied {
     }
 }
 
+/// Whether the target answered with one of `codes` (a service error).
+pub(crate) fn has_code<E: aws_sdk_iam::error::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    codes: &[&str],
+) -> bool {
+    use aws_sdk_iam::error::ProvideErrorMetadata;
+    e.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|c| codes.contains(&c))
+}
+
 /// An SDK error as `Code: message`.
 pub(crate) fn describe<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
 where

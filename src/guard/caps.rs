@@ -52,13 +52,8 @@ pub fn plan(scenario: &Scenario) -> Plan {
             let Some(profile) = e.model.profile() else {
                 continue;
             };
-            let (start, end) = (e.start.as_secs_f64(), e.end.as_secs_f64());
-            let (from, to) = (lo.max(start), hi.min(end));
-            if to > from {
-                let window = end - start;
-                expected += profile.cumulative(to - start, window)
-                    - profile.cumulative(from - start, window);
-            }
+            expected +=
+                profile.expected_between(e.start.as_secs_f64(), e.end.as_secs_f64(), lo, hi);
         }
         if hi > lo {
             peak = peak.max(expected / (hi - lo));
@@ -147,13 +142,17 @@ impl Budget {
         Self::new(&Caps::default())
     }
 
+    /// Takes one request from the request cap; `false` once it is spent.
+    fn take_one(&self) -> bool {
+        self.remaining.as_ref().is_none_or(|r| {
+            r.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
+
     /// Takes one request from the budget (open model: refuse, never wait).
     pub fn admit(&self) -> Admit {
-        if let Some(remaining) = &self.remaining
-            && remaining
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_err()
-        {
+        if !self.take_one() {
             return Admit::Exhausted;
         }
         if let Some(limiter) = &self.limiter
@@ -172,11 +171,7 @@ impl Budget {
     /// Takes one request, waiting for the rate cap (closed model: a loop
     /// slows down rather than skipping); `false` once the request cap is spent.
     pub async fn admit_wait(&self) -> bool {
-        if let Some(remaining) = &self.remaining
-            && remaining
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_err()
-        {
+        if !self.take_one() {
             return false;
         }
         if let Some(limiter) = &self.limiter {

@@ -8,7 +8,7 @@
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use serde::{Deserialize, Serialize};
 
-use crate::chaos::describe;
+use crate::chaos::{describe, has_code};
 use crate::scenario::{Mutable, TimelineKind};
 
 /// One SDK call that undoes (part of) a change.
@@ -135,15 +135,6 @@ pub fn decode_policy(document: &str) -> String {
         .into_owned()
 }
 
-fn is_code<E: ProvideErrorMetadata, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    codes: &[&str],
-) -> bool {
-    e.as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        .is_some_and(|c| codes.contains(&c))
-}
-
 const NO_ENTITY: &[&str] = &["NoSuchEntity"];
 const NO_BUCKET_POLICY: &[&str] = &["NoSuchBucketPolicy"];
 
@@ -198,13 +189,13 @@ pub async fn capture(
                     policy_name: policy_name.clone(),
                     document: decode_policy(p.policy_document()),
                 }],
-                (Err(e), K::PutRolePolicy { .. }) if is_code(&e, NO_ENTITY) => {
+                (Err(e), K::PutRolePolicy { .. }) if has_code(&e, NO_ENTITY) => {
                     vec![UndoStep::DeleteRolePolicy {
                         role: role.clone(),
                         policy_name: policy_name.clone(),
                     }]
                 }
-                (Err(e), _) if is_code(&e, NO_ENTITY) => Vec::new(),
+                (Err(e), _) if has_code(&e, NO_ENTITY) => Vec::new(),
                 (Err(e), _) => return Err(describe(&e)),
             }
         }
@@ -295,7 +286,7 @@ pub async fn capture(
                     bucket: bucket.clone(),
                     document: p.policy().unwrap_or_default().to_owned(),
                 }],
-                Err(e) if is_code(&e, NO_BUCKET_POLICY) => match kind {
+                Err(e) if has_code(&e, NO_BUCKET_POLICY) => match kind {
                     K::PutBucketPolicy { .. } => vec![UndoStep::DeleteBucketPolicy {
                         bucket: bucket.clone(),
                     }],
@@ -316,7 +307,7 @@ fn done<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 ) -> Result<(), String> {
     match result {
         Ok(_) => Ok(()),
-        Err(e) if is_code(&e, already) => Ok(()),
+        Err(e) if has_code(&e, already) => Ok(()),
         Err(e) => Err(describe(&e)),
     }
 }

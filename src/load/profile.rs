@@ -153,6 +153,17 @@ impl RateProfile {
         }
     }
 
+    /// Expected arrivals in `[from_s, to_s)` of run time, for an entry that
+    /// runs this profile over `[start_s, end_s)`; 0 outside it.
+    pub fn expected_between(&self, start_s: f64, end_s: f64, from_s: f64, to_s: f64) -> f64 {
+        let (from, to) = (from_s.max(start_s), to_s.min(end_s));
+        if to <= from {
+            return 0.0;
+        }
+        let window = end_s - start_s;
+        self.cumulative(to - start_s, window) - self.cumulative(from - start_s, window)
+    }
+
     /// The same shape at `factor` times the rate (a mix op's share).
     pub fn scaled(&self, factor: f64) -> RateProfile {
         assert!(factor > 0.0 && factor <= 1.0, "share {factor}");

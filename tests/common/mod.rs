@@ -19,6 +19,7 @@ pub const BUCKET: &str = "assets";
 pub const KEY: &str = "obj-1";
 pub const ROLE: &str = "app-role";
 pub const PROFILE: &str = "app-profile";
+pub const TRUST_EC2: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 pub const READ_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::assets/*"}]}"#;
 
 /// A double on an ephemeral loopback port with a fixed propagation delay.
@@ -140,4 +141,32 @@ pub async fn world(sim: &SimHandle, trust: &str, inline: Option<&str>) -> String
         .await
         .expect("launch instance")
         .imds_endpoint
+}
+
+/// The common world (role with `trust`, its instance profile) on a run's
+/// embedded target, propagated.
+pub async fn world_on(target: &iamstorm::target::Target, trust: &str) {
+    let iam = aws_sdk_iam::Client::new(&iamstorm::target::clients::operator_config(target));
+    iam.create_role()
+        .role_name(ROLE)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .expect("role");
+    iam.create_instance_profile()
+        .instance_profile_name(PROFILE)
+        .send()
+        .await
+        .expect("profile");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(PROFILE)
+        .role_name(ROLE)
+        .send()
+        .await
+        .expect("add role");
+    target
+        .embedded_admin()
+        .await_converged()
+        .await
+        .expect("converged");
 }
