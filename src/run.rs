@@ -296,7 +296,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             .map_err(target_error)?;
     }
     if let Some(admin) = target.double_admin() {
-        admin.await_converged().await.map_err(target_error)?;
+        admin.converge().await.map_err(target_error)?;
     }
     let journal = if rails.journaled() {
         let path = out_dir.join(guard::journal::JOURNAL_FILE);

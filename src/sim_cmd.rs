@@ -79,7 +79,7 @@ async fn seed(target: &Target, scenario: &Scenario) -> Result<Vec<Launched>, Str
         .map_err(|e| e.to_string())?;
     target
         .embedded_admin()
-        .await_converged()
+        .converge()
         .await
         .map_err(|e| e.to_string())?;
     let groups: Vec<GroupSpec> = scenario

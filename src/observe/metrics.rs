@@ -50,6 +50,26 @@ pub const MAX_DETAILS_PER_CELL: usize = 16;
 /// The sub-reason under which details beyond [`MAX_DETAILS_PER_CELL`] count.
 pub const DETAIL_OTHER: &str = "other";
 
+/// The per-interval rate tolerance [`Metrics::rate_accuracy`] counts
+/// against, percent of target.
+pub const RATE_TOLERANCE_PCT: f64 = 1.0;
+
+/// Intervals whose actual sends are counted for [`Metrics::rate_accuracy`]
+/// (about 12 days of 1-s intervals); a sample past it — a clock gone wrong
+/// — is left out of that count rather than growing memory.
+const MAX_SENT_INTERVALS: usize = 1 << 20;
+
+/// Achieved (by actual send) versus target requests per interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateAccuracy {
+    /// Intervals with a target of at least one request.
+    pub intervals: u32,
+    /// The largest deviation, signed percent of target (negative: short).
+    pub worst_error_pct: f64,
+    /// Intervals off by more than [`RATE_TOLERANCE_PCT`].
+    pub intervals_outside_tolerance: u32,
+}
+
 /// One finished request, as the aggregator receives it from a worker. Plain
 /// numbers only, so it is cheap to send over a bounded channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,6 +283,9 @@ pub struct Metrics {
     samples_after_seal: u64,
     /// Requests not sent because their instance's workers were all busy, per op.
     refused: Vec<u64>,
+    /// Requests per (op, interval of their *actual* send): the achieved
+    /// rate, which [`Metrics::rate_accuracy`] holds against the targets.
+    sent: Vec<Vec<u64>>,
     /// Sealed intervals' histograms not yet drained; `None`: not kept.
     sealed_histograms: Option<Vec<SealedHistogram>>,
 }
@@ -289,6 +312,7 @@ impl Metrics {
             details: vec![BTreeMap::new(); cells],
             samples_after_seal: 0,
             refused: vec![0; op_count],
+            sent: vec![Vec::new(); op_count],
             sealed_histograms: None,
         };
         metrics.seal_lag_intervals = metrics.intervals_covering(DEFAULT_SEAL_LAG);
@@ -335,6 +359,23 @@ impl Metrics {
     /// from the plan, so that is a bug.
     pub fn record(&mut self, sample: &Sample) {
         let cell_index = self.cell_index(sample.op, sample.class);
+        // Both latencies end at completion, so their difference is how far
+        // the send trailed its intended start.
+        let send_delay_us = sample
+            .latency_corrected_us
+            .saturating_sub(sample.latency_raw_us);
+        let sent_at = sample.intended_offset + Duration::from_micros(send_delay_us);
+        let sent_interval = usize::try_from(self.interval_of(sent_at)).unwrap_or(usize::MAX);
+        if let Some(per_interval) = self
+            .sent
+            .get_mut(sample.op)
+            .filter(|_| sent_interval < MAX_SENT_INTERVALS)
+        {
+            if per_interval.len() <= sent_interval {
+                per_interval.resize(sent_interval.saturating_add(1), 0);
+            }
+            per_interval[sent_interval] += 1;
+        }
         let interval = self.interval_of(sample.intended_offset);
         if interval < self.sealed_before {
             self.record_after_seal(interval, cell_index, sample);
@@ -480,6 +521,38 @@ impl Metrics {
             Some(op) => self.refused.get(op).copied().unwrap_or(0),
             None => self.refused.iter().sum(),
         }
+    }
+
+    /// How closely `op`'s actual sends kept to its per-interval targets:
+    /// every interval with a target is judged, by the requests whose send
+    /// fell in it (not their intended start, which would match the target
+    /// by construction). `None` for ops without targets (closed model).
+    pub fn rate_accuracy(&self, op: usize) -> Option<RateAccuracy> {
+        let interval_s = self.interval.as_secs_f64();
+        let sent = self.sent.get(op)?;
+        let mut accuracy = RateAccuracy::default();
+        for (&(interval, _), &rate) in self.rate_targets.iter().filter(|((_, o), _)| *o == op) {
+            let expected = rate * interval_s;
+            if expected < 1.0 {
+                // A second the entry barely touches: one request more or
+                // less is not an accuracy statement.
+                continue;
+            }
+            let achieved = usize::try_from(interval)
+                .ok()
+                .and_then(|i| sent.get(i))
+                .copied()
+                .unwrap_or(0) as f64;
+            let error_pct = (achieved - expected) / expected * 100.0;
+            accuracy.intervals += 1;
+            if error_pct.abs() > accuracy.worst_error_pct.abs() {
+                accuracy.worst_error_pct = error_pct;
+            }
+            if error_pct.abs() > RATE_TOLERANCE_PCT {
+                accuracy.intervals_outside_tolerance += 1;
+            }
+        }
+        (accuracy.intervals > 0).then_some(accuracy)
     }
 
     /// Late starts in the selected cells over the whole run.
@@ -658,6 +731,40 @@ mod tests {
     /// A deterministic spread of latencies without a random crate.
     fn latency_us(i: u64) -> u64 {
         1 + (i.wrapping_mul(2_654_435_761) % 250_000)
+    }
+
+    #[test]
+    fn rate_accuracy_counts_requests_by_their_actual_send() {
+        let mut metrics = two_ops();
+        for s in 0..3 {
+            metrics.set_rate_target(0, Duration::from_secs(s), 10.0);
+        }
+        // Second 0: ten on time. Second 1: ten intended, but the last two
+        // were sent 250 ms late, in second 2. Second 2: ten on time.
+        for i in 0..30u64 {
+            let late_us = if (18..20).contains(&i) { 250_000 } else { 0 };
+            metrics.record(&Sample {
+                op: 0,
+                class: OutcomeClass::Ok,
+                intended_offset: Duration::from_millis(i * 100),
+                latency_corrected_us: 2_000 + late_us,
+                latency_raw_us: 2_000,
+                late: late_us > 0,
+            });
+        }
+        let a = metrics.rate_accuracy(0).expect("targets set");
+        assert_eq!(a.intervals, 3);
+        assert_eq!(a.intervals_outside_tolerance, 2);
+        assert_eq!(a.worst_error_pct, -20.0);
+        // By intended start every second would have hit its target.
+        let by_intended: Vec<u64> = metrics
+            .rows()
+            .filter(|r| r.op == 0)
+            .map(|r| r.count)
+            .collect();
+        assert_eq!(by_intended, vec![10, 10, 10]);
+        // No target, no judgement.
+        assert_eq!(metrics.rate_accuracy(1), None);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use plotters::prelude::*;
 use crate::observe::outcome::OutcomeClass;
 use crate::report::csv::TimeseriesRow;
 use crate::report::markdown;
-use crate::report::summary::{Summary, fmt_count, fmt_ms, fmt_rate, fmt_s};
+use crate::report::summary::{
+    Summary, fmt_count, fmt_interval_accuracy, fmt_ms, fmt_rate, fmt_s,
+};
 
 /// Chart size, px.
 const CHART_W: u32 = 960;
@@ -444,7 +446,7 @@ pub fn render(summary: &Summary, rows: &[TimeseriesRow], mut out: impl Write) ->
     }
     writeln!(
         out,
-        "<th>p50 ms</th><th>p99 ms</th><th>p99 raw ms</th><th>rate/s achieved / target</th><th>late</th><th>refused</th></tr>"
+        "<th>p50 ms</th><th>p99 ms</th><th>p99 raw ms</th><th>rate/s achieved / target</th><th>intervals off ±1 % (worst)</th><th>late</th><th>refused</th></tr>"
     )?;
     for op in &summary.ops {
         write!(
@@ -458,7 +460,7 @@ pub fn render(summary: &Summary, rows: &[TimeseriesRow], mut out: impl Write) ->
         }
         writeln!(
             out,
-            "<td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
+            "<td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             op.latency_ms.p50,
             op.latency_ms.p99,
             op.latency_raw_ms.p99,
@@ -466,6 +468,7 @@ pub fn render(summary: &Summary, rows: &[TimeseriesRow], mut out: impl Write) ->
             op.rate_per_s
                 .target
                 .map_or_else(|| "-".to_owned(), fmt_rate),
+            fmt_interval_accuracy(op.rate_per_s.per_interval),
             fmt_count(op.late_starts),
             fmt_count(op.refused)
         )?;

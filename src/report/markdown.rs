@@ -6,7 +6,9 @@
 use std::io::{self, Write};
 
 use crate::observe::outcome::OutcomeClass;
-use crate::report::summary::{Summary, fmt_count, fmt_ms, fmt_rate, fmt_s};
+use crate::report::summary::{
+    Summary, fmt_count, fmt_interval_accuracy, fmt_ms, fmt_rate, fmt_s,
+};
 
 /// Escapes text for a Markdown table cell.
 fn cell(text: &str) -> String {
@@ -123,6 +125,7 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
         "p99 ms",
         "p99 raw ms",
         "rate/s achieved / target",
+        "intervals off ±1 % (worst)",
         "late",
         "refused",
     ]);
@@ -155,6 +158,7 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
                 .target
                 .map_or_else(|| "-".to_owned(), fmt_rate)
         ));
+        cells.push(fmt_interval_accuracy(op.rate_per_s.per_interval));
         cells.push(fmt_count(op.late_starts));
         cells.push(fmt_count(op.refused));
         writeln!(out, "| {} |", cells.join(" | "))?;

@@ -159,6 +159,31 @@ pub struct RatePerS {
     pub target: Option<f64>,
     /// Completed requests per second of run.
     pub achieved: f64,
+    /// Per interval, requests by actual send against the target (open
+    /// model only): the pacer's accuracy, ±1 % being the bar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_interval: Option<IntervalAccuracy>,
+}
+
+/// The per-interval accuracy of an op's achieved rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalAccuracy {
+    /// Intervals judged (those with a target of at least one request).
+    pub intervals: u32,
+    /// The largest deviation from target, signed percent.
+    pub worst_error_pct: f64,
+    /// Intervals more than 1 % off target.
+    pub intervals_outside_1pct: u32,
+}
+
+impl From<crate::observe::metrics::RateAccuracy> for IntervalAccuracy {
+    fn from(a: crate::observe::metrics::RateAccuracy) -> IntervalAccuracy {
+        IntervalAccuracy {
+            intervals: a.intervals,
+            worst_error_pct: round_milli(a.worst_error_pct),
+            intervals_outside_1pct: a.intervals_outside_tolerance,
+        }
+    }
 }
 
 /// When one outcome class was seen on one op: the verdict's evidence for
@@ -523,6 +548,7 @@ impl Summary {
                     rate_per_s: RatePerS {
                         target: metrics.requests_target(op).map(|n| per_s(n, duration_s)),
                         achieved: per_s(requests as f64, duration_s),
+                        per_interval: metrics.rate_accuracy(op).map(IntervalAccuracy::from),
                     },
                     late_starts: metrics.late_starts(select),
                     refused: metrics.refused(Some(op)),
@@ -558,6 +584,7 @@ impl Summary {
             rate_per_s: RatePerS {
                 target,
                 achieved: per_s(requests_total as f64, duration_s),
+                per_interval: None,
             },
             late_starts: metrics.late_starts(Select::ALL),
             refused: metrics.refused(None),
@@ -1155,6 +1182,19 @@ fn fmt_times(n: u64) -> String {
 /// A rate rounded to a whole request per second, with separators.
 pub(crate) fn fmt_rate(rate_per_s: f64) -> String {
     fmt_count(rate_per_s.max(0.0).round() as u64)
+}
+
+/// Per-interval rate accuracy: `0 of 10 (+0.4 %)`; `-` without targets.
+pub(crate) fn fmt_interval_accuracy(accuracy: Option<IntervalAccuracy>) -> String {
+    accuracy.map_or_else(
+        || "-".to_owned(),
+        |a| {
+            format!(
+                "{} of {} ({:+.1} %)",
+                a.intervals_outside_1pct, a.intervals, a.worst_error_pct
+            )
+        },
+    )
 }
 
 /// Seconds: whole numbers without decimals (`21 s`), others with one.

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `GET health` | clock origin, seed |
 //! | `GET propagation` | model settings, every version's application times |
+//! | `POST propagation/converge` | every replica enforces every version now (a scenario's starting state); pending versions are marked `converged_at` |
 //! | `GET requests/{id}` | the verdict behind a request id |
 //! | `POST requests/lookup` | `{"ids": [...]}` (at most 10,000) → `{"verdicts": [...]}`, in order |
 //! | `GET stats` | whole-run verdict counts by `kind:service:Api` |
@@ -231,6 +232,14 @@ pub async fn handle(state: &Arc<SimState>, req: Request<Incoming>) -> Response<B
                     "model": state.config.propagation.describe(),
                     "versions": iam.propagation_records(),
                 }),
+            )
+        }
+        (Method::POST, "propagation/converge") => {
+            let now = state.clock.elapsed();
+            let converged = state.iam_write().converge(now);
+            json(
+                StatusCode::OK,
+                serde_json::json!({ "converged_versions": converged, "elapsed_ms": ms(now) }),
             )
         }
         (Method::GET, "stats") => json(

@@ -324,6 +324,18 @@ pub struct VersionRecord {
     /// the previous version's application when that is later (in order).
     #[serde(serialize_with = "ser_ms_vec")]
     pub drawn: Vec<Duration>,
+    /// Set when an admin `converge` made every replica enforce this
+    /// version before its drawn delay ran out (a scenario's starting
+    /// state): `applied_at` then holds the converge instant.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_ms")]
+    pub converged_at: Option<Duration>,
+}
+
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_ms(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -367,6 +379,7 @@ impl Replicas {
                 published_at: Duration::ZERO,
                 applied_at: vec![Duration::ZERO; n],
                 drawn: vec![Duration::ZERO; n],
+                converged_at: None,
             }],
             config,
             seed,
@@ -412,8 +425,32 @@ impl Replicas {
             published_at: at,
             applied_at,
             drawn,
+            converged_at: None,
         });
         version
+    }
+
+    /// Makes every replica enforce every published version from `now` on:
+    /// versions still pending somewhere get `applied_at = now` there and
+    /// are marked `converged_at`. Returns how many versions it touched.
+    /// Application times stay non-decreasing in version per replica, since
+    /// every pending time is replaced by the same `now`.
+    pub fn converge(&mut self, now: Duration) -> usize {
+        let mut touched = 0;
+        for record in &mut self.versions {
+            let mut pending = false;
+            for t in &mut record.applied_at {
+                if *t > now {
+                    *t = now;
+                    pending = true;
+                }
+            }
+            if pending {
+                record.converged_at = Some(now);
+                touched += 1;
+            }
+        }
+        touched
     }
 
     /// The newest version replica `replica` enforces at `now`.
@@ -434,6 +471,30 @@ impl Replicas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn converge_applies_pending_versions_now_and_marks_them() {
+        let mut r = Replicas::new(with(DelayModel::Fixed(Duration::from_secs(5))), 1);
+        r.publish("put-role-policy a".into(), Duration::from_secs(1));
+        r.publish("put-role-policy b".into(), Duration::from_secs(2));
+        r.publish("put-role-policy c".into(), Duration::from_secs(10));
+        // At 6 s version 1 is applied everywhere (1 + 5); 2 and 3 are pending.
+        assert_eq!(r.converge(Duration::from_secs(6)), 2);
+        for rep in 0..r.replica_count() {
+            assert_eq!(r.version_at(rep, Duration::from_secs(6)), 3);
+        }
+        let recs = r.records();
+        assert_eq!(recs[1].converged_at, None);
+        assert_eq!(recs[1].applied_at[0], Duration::from_secs(6));
+        assert_eq!(recs[2].converged_at, Some(Duration::from_secs(6)));
+        assert_eq!(recs[3].applied_at, vec![Duration::from_secs(6); r.replica_count()]);
+        // Later versions draw their delays as before.
+        r.publish("put-role-policy d".into(), Duration::from_secs(7));
+        assert_eq!(r.records()[4].applied_at[0], Duration::from_secs(12));
+        assert_eq!(r.converge(Duration::from_secs(8)), 1);
+        assert_eq!(r.records()[4].applied_at[0], Duration::from_secs(8));
+        assert_eq!(r.converge(Duration::from_secs(20)), 0);
+    }
 
     fn with(delay: DelayModel) -> PropagationConfig {
         PropagationConfig {

@@ -68,6 +68,10 @@ pub struct VersionTruth {
     /// Each replica's drawn delay, ms (seed-determined).
     #[serde(default)]
     pub drawn: Vec<u64>,
+    /// When an admin `converge` applied this version everywhere before
+    /// its drawn delays ran out (ms since the double started).
+    #[serde(default)]
+    pub converged_at: Option<u64>,
 }
 
 /// `GET /_iamstorm/requests/{id}`.
@@ -218,6 +222,22 @@ impl AdminClient {
             .call(http::Method::POST, "requests/lookup", Some(body))
             .await?;
         Ok(v.verdicts)
+    }
+
+    /// `POST /_iamstorm/propagation/converge`: every replica enforces the
+    /// newest IAM version from now on. A scenario's starting state is
+    /// history, not part of the experiment, so a run converges it instead
+    /// of waiting out the delay model. Returns how many versions were
+    /// still pending (the ground truth marks them `converged_at`).
+    pub async fn converge(&self) -> Result<usize, AdminError> {
+        #[derive(Deserialize)]
+        struct Converged {
+            converged_versions: usize,
+        }
+        let c: Converged = self
+            .call(http::Method::POST, "propagation/converge", None)
+            .await?;
+        Ok(c.converged_versions)
     }
 
     /// Waits until every replica enforces the newest IAM version, by

@@ -237,6 +237,12 @@ impl IamState {
         self.replicas.records()
     }
 
+    /// Every replica enforces the newest version from `now` on (see
+    /// [`Replicas::converge`]); returns how many versions were pending.
+    pub fn converge(&mut self, now: Duration) -> usize {
+        self.replicas.converge(now)
+    }
+
     fn next_id(&mut self, prefix: &str) -> String {
         self.ids += 1;
         format!("{prefix}{:017X}", crate::sim::rng::mix64(self.ids) >> 4)

@@ -1,0 +1,237 @@
+//! The Markdown table of ratios with a verdict per goal.
+
+use std::time::Duration;
+
+use crate::TASKS;
+use crate::accounting::Window;
+use crate::harness::{Accuracy, MemorySeries, PropagationError};
+
+pub(crate) fn row(goal: &str, measured: String, target: &str, pass: Option<bool>) -> String {
+    let verdict = match pass {
+        Some(true) => "pass",
+        Some(false) => "FAIL",
+        None => "not measured yet",
+    };
+    format!("| {goal} | {measured} | {target} | {verdict} |\n")
+}
+
+/// Everything one run measured.
+pub(crate) struct Measured {
+    pub(crate) window: Duration,
+    pub(crate) unsigned: Window,
+    pub(crate) bare: Window,
+    pub(crate) lean: Window,
+    pub(crate) engine: Window,
+    pub(crate) raw: Window,
+    pub(crate) moto: Option<Window>,
+    pub(crate) accuracy: Vec<Accuracy>,
+    pub(crate) propagation: PropagationError,
+    pub(crate) first: Option<Duration>,
+}
+
+impl Measured {
+    /// Every CPU-measured client stream, by name.
+    pub(crate) fn streams(&self) -> Vec<(&'static str, Window)> {
+        let mut streams = vec![
+            ("unsigned", self.unsigned),
+            ("bare SDK", self.bare),
+            ("lean SDK", self.lean),
+            ("iamstorm SDK engine", self.engine),
+            ("iamstorm raw engine", self.raw),
+        ];
+        streams.extend(self.moto.map(|m| ("moto", m)));
+        streams
+    }
+}
+
+pub(crate) fn render(m: &Measured) -> String {
+    let Measured {
+        window,
+        unsigned,
+        bare,
+        lean,
+        engine,
+        raw,
+        moto,
+        accuracy,
+        propagation,
+        first,
+    } = m;
+    let (window, first, moto) = (*window, *first, moto.as_ref());
+    let mut out = String::new();
+    out.push_str("# End-to-end benchmark (`benches/e2e.rs`)\n\n");
+    out.push_str(&format!(
+        "Command: `cargo bench --bench e2e`; {}-s windows after a 1-s warm-up, {TASKS} requests in flight; CPU from `/proc/PID/stat` (client: the bench process; server: the child). Machine: {} vCPU, shared (±15 %).\n\n",
+        window.as_secs(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
+    out.push_str("| goal | measured | target | verdict |\n|---|---|---|---|\n");
+    let r1 = engine.client_us() / bare.client_us();
+    out.push_str(&row(
+        "1. SDK engine overhead (client CPU/request, iamstorm's worker path vs a bare aws-sdk-s3 loop, same config)",
+        format!("{:.0} µs vs {:.0} µs = {r1:.2}×", engine.client_us(), bare.client_us()),
+        "≤ 1.10×",
+        Some(r1 <= 1.10),
+    ));
+    let r2 = lean.client_us() / bare.client_us();
+    out.push_str(&row(
+        "2. Lean SDK config vs default (client CPU/request)",
+        format!(
+            "{:.0} µs vs {:.0} µs = {r2:.2}×",
+            lean.client_us(),
+            bare.client_us()
+        ),
+        "≤ 0.70×",
+        Some(r2 <= 0.70),
+    ));
+    let r3 = engine.client_us() / raw.client_us();
+    out.push_str(&row(
+        "3. Raw engine requests per CPU-second vs the SDK engine's (client side, whole run)",
+        format!(
+            "{:.0} µs vs {:.0} µs per request = {r3:.2}×",
+            raw.client_us(),
+            engine.client_us()
+        ),
+        "≥ 5×",
+        Some(r3 >= 5.0),
+    ));
+    let r3b = unsigned.client_us() / raw.client_us();
+    out.push_str(&row(
+        "3. Raw engine (signed, classified) requests per CPU-second vs unsigned GETs (wrk analogue)",
+        format!(
+            "{:.1} µs vs {:.1} µs per request = {r3b:.2}×",
+            raw.client_us(),
+            unsigned.client_us()
+        ),
+        "≥ 0.5×",
+        Some(r3b >= 0.5),
+    ));
+    let r4 = bare.server_us() / unsigned.server_us();
+    out.push_str(&row(
+        "4. The double's CPU/request (SigV4 + IAM + throttling + routing) vs a minimal hyper server's",
+        format!("{:.1} µs vs {:.1} µs = {r4:.2}×", bare.server_us(), unsigned.server_us()),
+        "≤ 1.5×",
+        Some(r4 <= 1.5),
+    ));
+    match moto {
+        Some(m) => {
+            let r = bare.rate() / m.rate().max(1e-9);
+            out.push_str(&row(
+                "4. The double's GetObject rate vs moto server's (same SDK client)",
+                format!("{:.0} req/s vs {:.0} req/s = {r:.0}×", bare.rate(), m.rate()),
+                "≥ 100×",
+                Some(r >= 100.0),
+            ));
+        }
+        None => out.push_str(&row(
+            "4. The double vs moto server",
+            "moto_server not installed (tests/endpoints/moto.sh installs it into /var/tmp/iamstorm-moto-venv)".into(),
+            "≥ 100×",
+            None,
+        )),
+    }
+    let worst = accuracy
+        .iter()
+        .map(|a| a.worst_error_pct.abs())
+        .fold(0.0, f64::max);
+    let off: u32 = accuracy.iter().map(|a| a.intervals_outside_1pct).sum();
+    let late: u64 = accuracy.iter().map(|a| a.late_starts).sum();
+    out.push_str(&row(
+        "5. Rate accuracy: every 1-s interval's actual sends within ±1 % of target (rates in the table below; late starts counted)",
+        format!(
+            "{off} of {} intervals outside; worst {worst:.2} %; {late} late starts",
+            accuracy.iter().map(|a| a.intervals).sum::<u32>()
+        ),
+        "0 outside",
+        Some(off == 0),
+    ));
+    out.push_str(&row(
+        "6. Memory flat over 10 min at a steady rate",
+        "separate run: `cargo bench --bench e2e -- --long` → `memory.md`".into(),
+        "≤ 1.1× the 1-min RSS",
+        None,
+    ));
+    let p = propagation;
+    let bound = p.probe_interval_ms + 2.0;
+    out.push_str(&row(
+        "7. Propagation measurement error vs the double's ground truth (|measured stable − truth|, 1 replica, uniform 5–30 ms delays)",
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} of {} changes",
+            p.error_ms_abs_p50, p.error_ms_abs_p99, p.error_ms_abs_max, p.judged, p.changes
+        ),
+        &format!("p99 ≤ probe interval ({:.0} ms) + 2 ms, ≥ 1,000 changes", p.probe_interval_ms),
+        Some(p.changes >= 1_000 && p.judged == p.changes && p.error_ms_abs_p99 <= bound),
+    ));
+    out.push_str(&row(
+        "8. Time to first request (`iamstorm run scenarios/quickstart.toml`: double, setup, 4 instances booted)",
+        first.map_or_else(
+            || "the run did not reach its load".to_owned(),
+            |d| format!("{} ms", d.as_millis()),
+        ),
+        "< 1 s",
+        Some(first.is_some_and(|d| d < Duration::from_secs(1))),
+    ));
+    out.push_str("\n| stream | requests | errors | req/s | client µs CPU/req | server µs CPU/req |\n|---|---:|---:|---:|---:|---:|\n");
+    let mut stream = |name: &str, w: &Window| {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {:.0} | {:.1} | {:.1} |\n",
+            w.requests,
+            w.errors,
+            w.rate(),
+            w.client_us(),
+            w.server_us()
+        ));
+    };
+    stream("unsigned GET → minimal hyper server", unsigned);
+    stream("bare SDK GetObject (default config) → double", bare);
+    stream("bare SDK GetObject (lean config) → double", lean);
+    stream("iamstorm SDK engine (whole run) → double", engine);
+    stream("iamstorm raw engine (whole run) → double", raw);
+    if let Some(m) = moto {
+        stream("bare SDK GetObject (default config) → moto", m);
+    }
+    out.push_str("\n| rate accuracy run (SDK engine, open model, 4 instances) | requests | intervals | outside ±1 % | worst interval | late starts |\n|---|---:|---:|---:|---:|---:|\n");
+    for a in accuracy {
+        out.push_str(&format!(
+            "| {}/s | {} | {} | {} | {:+.2} % | {} |\n",
+            a.rate_per_s, a.requests, a.intervals, a.intervals_outside_1pct, a.worst_error_pct, a.late_starts
+        ));
+    }
+    out.push_str("\nReading: `notes.md`; the double's profile: `profile-double.md`.\n");
+    out
+}
+
+
+/// Goal 6's report: RSS and open files per minute, and the verdict.
+pub(crate) fn render_memory(m: &MemorySeries) -> String {
+    let mut out = String::from("# Memory over a long steady run (`benches/e2e`, goal 6)\n\n");
+    let minutes = m.samples.last().map_or(0.0, |s| s.0 / 60.0);
+    out.push_str(&format!(
+        "Command: `cargo bench --bench e2e -- --long`; iamstorm's SDK engine at {}/s (open model, 4 instances) against a standalone double for {minutes:.1} min; {} requests, {} failed. RSS (`VmRSS`) and open files of the harness (the bench process) and the double (its child), every 10 s.\n\n",
+        m.rate_per_s, m.requests, m.errors
+    ));
+    // The first sample at or after one minute is the baseline.
+    let at_1min = m.samples.iter().find(|s| s.0 >= 60.0);
+    let last = m.samples.last();
+    if let (Some(base), Some(last)) = (at_1min, last) {
+        let harness = last.1 as f64 / base.1 as f64;
+        let double = last.2 as f64 / base.2 as f64;
+        let verdict = |r: f64| if r <= 1.1 { "pass" } else { "FAIL" };
+        out.push_str("| process | RSS at 1 min | RSS at end | ratio | target | verdict | open files at 1 min → end |\n|---|---:|---:|---:|---|---|---|\n");
+        out.push_str(&format!(
+            "| harness | {} KiB | {} KiB | {harness:.3}× | ≤ 1.1× | {} | {} → {} |\n",
+            base.1, last.1, verdict(harness), base.3, last.3
+        ));
+        out.push_str(&format!(
+            "| double | {} KiB | {} KiB | {double:.3}× | ≤ 1.1× | {} | {} → {} |\n\n",
+            base.2, last.2, verdict(double), base.4, last.4
+        ));
+    } else {
+        out.push_str("The run was shorter than a minute: no 1-min baseline.\n\n");
+    }
+    out.push_str("| s | harness RSS KiB | double RSS KiB | harness fds | double fds |\n|---:|---:|---:|---:|---:|\n");
+    for (t, h, d, hf, df) in &m.samples {
+        out.push_str(&format!("| {t:.0} | {h} | {d} | {hf} | {df} |\n"));
+    }
+    out
+}
