@@ -121,6 +121,12 @@ mix = [
     assert_eq!(reads["counts_by_class"]["ok"], 240, "{reads}");
     assert_eq!(writes["counts_by_class"]["ok"], 80, "{writes}");
     assert_eq!(s["requests_total"], 320);
+    // Judged by actual sends, every second met its target.
+    for o in [reads, writes] {
+        let acc = &o["rate_per_s"]["per_interval"];
+        assert_eq!(acc["intervals"], 4, "{o}");
+        assert_eq!(acc["intervals_outside_1pct"], 0, "{o}");
+    }
     // The writes replaced the seeded 1 KiB objects with 8 KiB bodies.
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sim.config())
@@ -146,6 +152,72 @@ mix = [
         sizes.iter().all(|&n| n == 8192 || n == 1024),
         "every object is seeded or written: {sizes:?}"
     );
+}
+
+#[tokio::test]
+async fn a_lean_sdk_reads_and_writes_like_the_default() {
+    let dir = temp_dir("lean");
+    let path = scenario(
+        &dir,
+        r#"[[load]]
+name = "api"
+bucket = "assets"
+keys = "obj-{0..19}"
+rate = "40/s"
+mix = [
+  { op = "s3:GetObject", weight = 1 },
+  { op = "s3:PutObject", weight = 1, size = "2KiB" },
+]
+"#,
+        "[sdk]\nlean = true",
+    );
+    let sim = Sim::start(None);
+    let s = run(&sim, &path, &dir.join("out"));
+    for name in ["api/s3:GetObject", "api/s3:PutObject"] {
+        let o = op(&s, name);
+        assert_eq!(o["requests"], 80, "{o}");
+        assert_eq!(o["counts_by_class"]["ok"], 80, "{o}");
+    }
+    // The lean client's path-style resolver addressed the same objects:
+    // the double saw the writes on the bucket's keys.
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sim.config())
+            .force_path_style(true)
+            .build(),
+    );
+    let mut written = 0;
+    for i in 0..20 {
+        let head = s3
+            .head_object()
+            .bucket("assets")
+            .key(format!("obj-{i}"))
+            .send()
+            .await
+            .expect("head object");
+        written += usize::from(head.content_length() == Some(2048));
+    }
+    assert!(written > 0, "no object holds a lean PutObject's body");
+}
+
+#[test]
+fn lean_is_refused_on_an_entry() {
+    let dir = temp_dir("lean-entry");
+    let path = scenario(
+        &dir,
+        "[[load]]\nop = \"s3:GetObject\"\nbucket = \"assets\"\nkeys = \"obj-{0..19}\"\nrate = 10\nsdk = { lean = true }\n",
+        "",
+    );
+    let done = std::process::Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .args(["validate", path.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`lean` belongs to the instance's client"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scenario.toml:"), "located: {stderr}");
 }
 
 #[tokio::test]

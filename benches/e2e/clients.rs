@@ -4,64 +4,29 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_s3::config::{
-    RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
-};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 
 use crate::REGION;
 use crate::accounting::{Window, saturate};
 
-
-/// A path-style endpoint resolver: `{base}/{bucket}`, no rules engine.
-/// The lean config's candidate for the S3 client's per-request endpoint
-/// resolution (the default evaluates S3's endpoint rules on every call).
-#[derive(Debug)]
-pub(crate) struct PathStyle {
-    pub(crate) base: String,
-}
-
-impl aws_sdk_s3::config::endpoint::ResolveEndpoint for PathStyle {
-    fn resolve_endpoint<'a>(
-        &'a self,
-        params: &'a aws_sdk_s3::config::endpoint::Params,
-    ) -> aws_sdk_s3::config::endpoint::EndpointFuture<'a> {
-        let url = match params.bucket() {
-            Some(bucket) => format!("{}/{bucket}", self.base),
-            None => self.base.clone(),
-        };
-        aws_sdk_s3::config::endpoint::EndpointFuture::ready(Ok(
-            aws_sdk_s3::config::endpoint::Endpoint::builder()
-                .url(url)
-                .build(),
-        ))
-    }
-}
-
+/// A bare S3 client; `lean` is exactly what `[sdk] lean = true` gives an
+/// instance (`iamstorm::target::clients::{lean, instance_s3}`).
 pub(crate) fn s3_client(
     endpoint: &str,
     lean: bool,
     creds: aws_credential_types::provider::SharedCredentialsProvider,
 ) -> aws_sdk_s3::Client {
-    let mut b = aws_sdk_s3::Config::builder()
+    let mut b = aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(creds)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .force_path_style(true);
+        .retry_config(aws_config::retry::RetryConfig::disabled());
     if lean {
-        b = b
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .disable_s3_express_session_auth(true)
-            .endpoint_resolver(PathStyle {
-                base: endpoint.to_owned(),
-            });
+        b = iamstorm::target::clients::lean(b);
     }
-    aws_sdk_s3::Client::from_conf(b.build())
+    iamstorm::target::clients::instance_s3(&b.build(), lean)
 }
 
 pub(crate) async fn get_loop(
@@ -104,4 +69,3 @@ pub(crate) async fn unsigned_loop(port: u16, server: u32, window: Duration) -> W
     })
     .await
 }
-

@@ -128,6 +128,14 @@ impl Validator<'_> {
             );
             return None;
         }
+        if let Some(lean) = &sdk.lean {
+            self.error(
+                lean.span(),
+                "`lean` belongs to the instance's client, not to one entry",
+                "set it under [sdk]: each instance has one S3 client shared by its entries",
+            );
+            return None;
+        }
         self.sdk(Some(sdk)).map(Some)
     }
 

@@ -287,6 +287,8 @@ pub(crate) struct RawSdk {
     /// How long before expiry the SDK's identity cache refreshes
     /// credentials (times a 0.5–1 jitter); default the SDK's `"10s"`.
     pub identity_cache_buffer: Option<Text>,
+    /// The lean client configuration (`docs/scenario.md` → `[sdk]`).
+    pub lean: Option<Spanned<bool>>,
 }
 
 /// `[sim]`: the embedded double's models.

@@ -11,6 +11,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::config::{
+    RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+};
 
 use super::Target;
 
@@ -23,6 +26,8 @@ pub struct SdkSettings {
     pub operation_timeout: Duration,
     /// The identity cache's refresh buffer; `None`: the SDK's default.
     pub identity_cache_buffer: Option<Duration>,
+    /// `[sdk] lean` (see [`crate::scenario::SdkBehaviour::lean`]).
+    pub lean: bool,
 }
 
 impl From<&crate::scenario::SdkBehaviour> for SdkSettings {
@@ -39,6 +44,7 @@ impl From<&crate::scenario::SdkBehaviour> for SdkSettings {
             connect_timeout: b.connect_timeout,
             operation_timeout: b.operation_timeout,
             identity_cache_buffer: b.identity_cache_buffer,
+            lean: b.lean,
         }
     }
 }
@@ -60,6 +66,7 @@ impl Default for SdkSettings {
             connect_timeout: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(10),
             identity_cache_buffer: None,
+            lean: false,
         }
     }
 }
@@ -82,7 +89,22 @@ fn base(target: &Target, settings: &SdkSettings) -> aws_types::sdk_config::Build
     if let Some(url) = &target.endpoint_url {
         builder.set_endpoint_url(Some(url.clone()));
     }
+    if settings.lean {
+        builder = lean(builder);
+    }
     builder
+}
+
+/// The lean settings every service client shares. Checksums: computed and
+/// validated only where an operation requires one (the SDK's default is
+/// "when supported": a CRC32 on every PutObject and validation of every
+/// GetObject that carries one). Stalled-stream protection: off (it polls a
+/// throughput monitor on every body); the timeouts still bound each call.
+pub fn lean(builder: aws_types::sdk_config::Builder) -> aws_types::sdk_config::Builder {
+    builder
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
 
 /// The operator's configuration: the target's operator credentials,
@@ -126,11 +148,49 @@ pub async fn instance_config(
 }
 
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    )
+    instance_s3(config, false)
+}
+
+/// An instance's S3 client; `lean` adds the S3-only lean settings: no S3
+/// Express session auth (a CreateSession lookup per bucket), and — when
+/// the target has an endpoint URL, where addressing is path-style anyway —
+/// [`PathStyleEndpoint`] instead of S3's endpoint rules engine, which
+/// otherwise runs on every call and resolves to the same URL.
+pub fn instance_s3(config: &SdkConfig, lean: bool) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(config).force_path_style(true);
+    if lean {
+        builder = builder.disable_s3_express_session_auth(true);
+        if let Some(base) = config.endpoint_url() {
+            builder = builder.endpoint_resolver(PathStyleEndpoint {
+                base: base.trim_end_matches('/').to_owned(),
+            });
+        }
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// `{base}/{bucket}`: S3 path-style addressing against a fixed endpoint,
+/// without the endpoint rules engine.
+#[derive(Debug, Clone)]
+pub struct PathStyleEndpoint {
+    pub base: String,
+}
+
+impl aws_sdk_s3::config::endpoint::ResolveEndpoint for PathStyleEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_s3::config::endpoint::Params,
+    ) -> aws_sdk_s3::config::endpoint::EndpointFuture<'a> {
+        let url = match params.bucket() {
+            Some(bucket) => format!("{}/{bucket}", self.base),
+            None => self.base.clone(),
+        };
+        aws_sdk_s3::config::endpoint::EndpointFuture::ready(Ok(
+            aws_sdk_s3::config::endpoint::Endpoint::builder()
+                .url(url)
+                .build(),
+        ))
+    }
 }
 
 pub fn sts(config: &SdkConfig) -> aws_sdk_sts::Client {
