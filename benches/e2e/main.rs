@@ -52,6 +52,11 @@ use harness::{harness, memory, propagation_error, rate_accuracy, time_to_first_r
 use servers::{Server, minimal_server, spawn, world};
 use table::{Measured, render, render_memory};
 
+/// The `iamstorm` binary's allocator, so the in-process harness runs as it
+/// does for users.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Set in the environment of the re-executed binary that serves as the minimal server.
 const ROLE_ENV: &str = "IAMSTORM_BENCH_ROLE";
 /// Requests in flight per client loop.
