@@ -214,32 +214,51 @@ pub(crate) fn render_memory(m: &MemorySeries) -> String {
         "Command: `cargo bench --bench e2e -- --long`; iamstorm's SDK engine at {}/s (open model, 4 instances) against a standalone double for {minutes:.1} min; {} requests, {} failed. RSS (`VmRSS`) and open files of the harness (the bench process) and the double (its child), every 10 s.\n\n",
         m.rate_per_s, m.requests, m.errors
     ));
-    // The first sample at or after one minute is the baseline.
-    let at_1min = m.samples.iter().find(|s| s.0 >= 60.0);
-    let last = m.samples.last();
-    if let (Some(base), Some(last)) = (at_1min, last) {
-        let harness = last.1 as f64 / base.1 as f64;
-        let double = last.2 as f64 / base.2 as f64;
-        let verdict = |r: f64| if r <= 1.1 { "pass" } else { "FAIL" };
-        out.push_str("| process | RSS at 1 min | RSS at end | ratio | target | verdict | open files at 1 min → end |\n|---|---:|---:|---:|---|---|---|\n");
-        out.push_str(&format!(
-            "| harness | {} KiB | {} KiB | {harness:.3}× | ≤ 1.1× | {} | {} → {} |\n",
-            base.1,
-            last.1,
-            verdict(harness),
-            base.3,
-            last.3
-        ));
-        out.push_str(&format!(
-            "| double | {} KiB | {} KiB | {double:.3}× | ≤ 1.1× | {} | {} → {} |\n\n",
-            base.2,
-            last.2,
-            verdict(double),
-            base.4,
-            last.4
-        ));
+    // Baseline: the median sample of the second minute (after warm-up);
+    // end: the median of the last minute. Medians, because RSS moves by a
+    // few MB between samples as the allocator takes and returns memory.
+    let median = |from_s: f64, to_s: f64, pick: fn(&(f64, u64, u64, usize, usize)) -> u64| {
+        let mut v: Vec<u64> = m
+            .samples
+            .iter()
+            .filter(|s| s.0 >= from_s && s.0 < to_s)
+            .map(pick)
+            .collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    let end_s = m.samples.last().map_or(0.0, |s| s.0);
+    let fds = |pick: fn(&(f64, u64, u64, usize, usize)) -> usize| {
+        let v = m.samples.iter().skip(1).map(pick);
+        (v.clone().min().unwrap_or(0), v.max().unwrap_or(0))
+    };
+    let rows = [
+        (
+            "harness",
+            median(60.0, 120.0, |s| s.1),
+            median(end_s - 60.0, end_s + 1.0, |s| s.1),
+            fds(|s| s.3),
+        ),
+        (
+            "double",
+            median(60.0, 120.0, |s| s.2),
+            median(end_s - 60.0, end_s + 1.0, |s| s.2),
+            fds(|s| s.4),
+        ),
+    ];
+    if end_s >= 180.0 {
+        out.push_str("| process | RSS, 2nd minute (median) | RSS, last minute (median) | ratio | target | verdict | open files (min–max after start) |\n|---|---:|---:|---:|---|---|---|\n");
+        for (name, base, last, (fd_min, fd_max)) in rows {
+            let (base, last) = (base.unwrap_or(0), last.unwrap_or(0));
+            let r = last as f64 / base.max(1) as f64;
+            out.push_str(&format!(
+                "| {name} | {base} KiB | {last} KiB | {r:.3}× | ≤ 1.1× | {} | {fd_min}–{fd_max} |\n",
+                if r <= 1.1 { "pass" } else { "FAIL" }
+            ));
+        }
+        out.push('\n');
     } else {
-        out.push_str("The run was shorter than a minute: no 1-min baseline.\n\n");
+        out.push_str("The run was shorter than three minutes: no verdict.\n\n");
     }
     out.push_str("| s | harness RSS KiB | double RSS KiB | harness fds | double fds |\n|---:|---:|---:|---:|---:|\n");
     for (t, h, d, hf, df) in &m.samples {

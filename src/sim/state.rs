@@ -15,7 +15,7 @@ use super::iam::store::IamState;
 use super::imds::Instance;
 use super::s3::ObjectStore;
 use super::throttle::{Quotas, Throttle};
-use super::truth::{RequestId, TruthLog, Verdict, VerdictKind};
+use super::truth::{RequestId, TruthLog, VerdictKind, VerdictParts};
 
 /// The AWS documentation's example key pair: the default administrator
 /// credentials of the double (never valid on real AWS).
@@ -222,16 +222,17 @@ impl SimState {
         code: Option<&str>,
         reason: String,
     ) {
+        let principal = principal.map(Principal::arn);
         self.truth.record(
             id,
-            Verdict {
+            VerdictParts {
                 kind,
-                action: action.to_owned(),
-                principal: principal.map(Principal::arn),
+                action,
+                principal: principal.as_deref(),
                 replica: evaluated.map(|e| e.replica),
                 version: evaluated.map(|e| e.version),
-                code: code.map(str::to_owned),
-                reason,
+                code,
+                reason: &reason,
                 at_ms: ms(self.clock.elapsed()),
             },
         );

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 /// What the double decided for one request.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictKind {
     /// Served successfully.
@@ -46,11 +46,15 @@ pub const MAX_COUNTER_KEYS: usize = 1024;
 
 type Row = Arc<[AtomicU64; OUTCOMES.len()]>;
 
+/// The counters' key once [`MAX_COUNTER_KEYS`] is reached.
+const OTHER_ACTION: &str = "(other):(other)";
+
 /// Whole-run counts per (service, API, outcome): a read lock and one atomic
 /// add per request once a pair has been seen.
 #[derive(Default)]
 pub struct Counters {
-    rows: RwLock<HashMap<(String, String), Row>>,
+    /// By action (`service:Api`), so a lookup borrows the request's text.
+    rows: RwLock<HashMap<String, Row>>,
 }
 
 /// One row of `GET /_iamstorm/counters`.
@@ -69,26 +73,21 @@ pub struct CounterRow {
 impl Counters {
     /// Counts one verdict for `action` (`service:Api`).
     pub fn add(&self, action: &str, kind: &VerdictKind) {
-        let (service, api) = action.split_once(':').unwrap_or(("unknown", action));
         let slot = OUTCOMES.iter().position(|k| k == kind).unwrap_or(0);
-        let row = self.row(service, api);
-        row[slot].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn row(&self, service: &str, api: &str) -> Row {
         {
             let rows = self.rows.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = rows.get(&(service.to_owned(), api.to_owned())) {
-                return r.clone();
+            if let Some(r) = rows.get(action) {
+                r[slot].fetch_add(1, Ordering::Relaxed);
+                return;
             }
         }
         let mut rows = self.rows.write().unwrap_or_else(|e| e.into_inner());
-        let key = if rows.len() >= MAX_COUNTER_KEYS {
-            ("(other)".to_owned(), "(other)".to_owned())
+        let key = if rows.len() >= MAX_COUNTER_KEYS && !rows.contains_key(action) {
+            OTHER_ACTION.to_owned()
         } else {
-            (service.to_owned(), api.to_owned())
+            action.to_owned()
         };
-        rows.entry(key).or_default().clone()
+        rows.entry(key).or_default()[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Every row, sorted by service then API.
@@ -96,11 +95,16 @@ impl Counters {
         let rows = self.rows.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<CounterRow> = rows
             .iter()
-            .map(|((service, api), r)| {
+            .map(|(action, r)| {
                 let n = |i: usize| r[i].load(Ordering::Relaxed);
+                let (service, api) = match action.split_once(':') {
+                    _ if action == OTHER_ACTION => ("(other)", "(other)"),
+                    Some(pair) => pair,
+                    None => ("unknown", action.as_str()),
+                };
                 CounterRow {
-                    service: service.clone(),
-                    api: api.clone(),
+                    service: service.to_owned(),
+                    api: api.to_owned(),
                     ok: n(0),
                     denied: n(1),
                     throttled: n(2),
@@ -136,9 +140,103 @@ pub struct Verdict {
     pub at_ms: u64,
 }
 
+/// What [`TruthLog::record`] takes: a verdict's parts, borrowed, so
+/// recording allocates nothing for texts it has seen before.
+#[derive(Clone, Copy, Debug)]
+pub struct VerdictParts<'a> {
+    pub kind: VerdictKind,
+    pub action: &'a str,
+    pub principal: Option<&'a str>,
+    pub replica: Option<u16>,
+    pub version: Option<u64>,
+    pub code: Option<&'a str>,
+    pub reason: &'a str,
+    pub at_ms: u64,
+}
+
+/// Most distinct texts (actions, principals, codes, reasons) the log
+/// keeps; they repeat across requests, so this is only reached by clients
+/// inventing API names. Past it a verdict's new texts read [`DROPPED_TEXT`].
+pub const MAX_TEXTS: usize = 1 << 16;
+/// Stands in for a text past [`MAX_TEXTS`].
+pub const DROPPED_TEXT: &str = "(not kept: more than 65,536 distinct verdict texts)";
+const TEXT_NONE: u32 = u32::MAX;
+const TEXT_DROPPED: u32 = u32::MAX - 1;
+
+/// Each distinct text once, by a 4-byte id.
+#[derive(Default)]
+struct Texts {
+    ids: HashMap<Arc<str>, u32>,
+    texts: Vec<Arc<str>>,
+}
+
+impl Texts {
+    fn id(&mut self, text: &str) -> u32 {
+        if let Some(&id) = self.ids.get(text) {
+            return id;
+        }
+        if self.texts.len() >= MAX_TEXTS {
+            return TEXT_DROPPED;
+        }
+        let id = self.texts.len() as u32;
+        let text: Arc<str> = Arc::from(text);
+        self.texts.push(text.clone());
+        self.ids.insert(text, id);
+        id
+    }
+
+    fn opt_id(&mut self, text: Option<&str>) -> u32 {
+        text.map_or(TEXT_NONE, |t| self.id(t))
+    }
+
+    fn text(&self, id: u32) -> Option<String> {
+        match id {
+            TEXT_NONE => None,
+            TEXT_DROPPED => Some(DROPPED_TEXT.to_owned()),
+            id => Some(self.texts[id as usize].to_string()),
+        }
+    }
+}
+
+const KINDS: [VerdictKind; 6] = OUTCOMES;
+const NO_REPLICA: u16 = u16::MAX;
+const NO_VERSION: u64 = u64::MAX;
+
+/// One stored verdict in 48 bytes: texts by id, `seq` 0 when empty.
+#[derive(Clone, Copy)]
+struct Slot {
+    seq: u64,
+    at_ms: u64,
+    version: u64,
+    action: u32,
+    principal: u32,
+    code: u32,
+    reason: u32,
+    replica: u16,
+    kind: u8,
+}
+
+impl Slot {
+    /// Not all-zero on purpose: filling the ring with it writes every page,
+    /// so the ring's memory is resident from the start and RSS stays flat
+    /// as it fills (`results/bench/memory.md`).
+    const EMPTY: Slot = Slot {
+        seq: 0,
+        at_ms: 0,
+        version: NO_VERSION,
+        action: TEXT_NONE,
+        principal: TEXT_NONE,
+        code: TEXT_NONE,
+        reason: TEXT_NONE,
+        replica: NO_REPLICA,
+        kind: u8::MAX,
+    };
+}
+
 struct Ring {
     first_seq: u64,
-    slots: Vec<Option<Verdict>>,
+    slots: Vec<Slot>,
+    texts: Texts,
 }
 
 /// The log. Request ids are the sequence number in 16 hex digits.
@@ -160,6 +258,8 @@ pub enum Lookup {
 }
 
 impl TruthLog {
+    /// A log of the last `capacity` verdicts, its memory (48 bytes a
+    /// verdict) taken now rather than as requests arrive.
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0);
         Self {
@@ -167,7 +267,8 @@ impl TruthLog {
             capacity,
             ring: Mutex::new(Ring {
                 first_seq: 1,
-                slots: Vec::new(),
+                slots: vec![Slot::EMPTY; capacity],
+                texts: Texts::default(),
             }),
             counters: Counters::default(),
         }
@@ -178,28 +279,32 @@ impl TruthLog {
         RequestId(self.next_seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    pub fn record(&self, id: RequestId, verdict: Verdict) {
-        self.counters.add(&verdict.action, &verdict.kind);
+    pub fn record(&self, id: RequestId, verdict: VerdictParts<'_>) {
+        self.counters.add(verdict.action, &verdict.kind);
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let seq = id.0;
         if seq < ring.first_seq {
             return;
         }
         let cap = self.capacity as u64;
-        // Slide the window so that `seq` fits.
-        while seq >= ring.first_seq + cap {
-            let first = ring.first_seq;
-            let idx = (first % cap) as usize;
-            if idx < ring.slots.len() {
-                ring.slots[idx] = None;
-            }
-            ring.first_seq += 1;
+        // Slide the window so that `seq` fits; the slots it passes over
+        // are overwritten below or recognised as stale by their `seq`.
+        if seq >= ring.first_seq + cap {
+            ring.first_seq = seq + 1 - cap;
         }
-        let idx = (seq % cap) as usize;
-        if ring.slots.len() <= idx {
-            ring.slots.resize(idx + 1, None);
-        }
-        ring.slots[idx] = Some(verdict);
+        let ring = &mut *ring;
+        let slot = Slot {
+            seq,
+            at_ms: verdict.at_ms,
+            version: verdict.version.unwrap_or(NO_VERSION),
+            action: ring.texts.id(verdict.action),
+            principal: ring.texts.opt_id(verdict.principal),
+            code: ring.texts.opt_id(verdict.code),
+            reason: ring.texts.id(verdict.reason),
+            replica: verdict.replica.unwrap_or(NO_REPLICA),
+            kind: KINDS.iter().position(|k| *k == verdict.kind).unwrap_or(0) as u8,
+        };
+        ring.slots[(seq % cap) as usize] = slot;
     }
 
     pub fn lookup(&self, id: RequestId) -> Lookup {
@@ -211,9 +316,22 @@ impl TruthLog {
         if id.0 < ring.first_seq {
             return Lookup::Evicted;
         }
-        match ring.slots.get((id.0 % cap) as usize) {
-            Some(Some(v)) => Lookup::Found { verdict: v.clone() },
-            _ => Lookup::Pending,
+        let slot = ring.slots[(id.0 % cap) as usize];
+        if slot.seq != id.0 {
+            return Lookup::Pending;
+        }
+        let text = |id: u32| ring.texts.text(id);
+        Lookup::Found {
+            verdict: Verdict {
+                kind: KINDS[usize::from(slot.kind)],
+                action: text(slot.action).unwrap_or_default(),
+                principal: text(slot.principal),
+                replica: (slot.replica != NO_REPLICA).then_some(slot.replica),
+                version: (slot.version != NO_VERSION).then_some(slot.version),
+                code: text(slot.code),
+                reason: text(slot.reason).unwrap_or_default(),
+                at_ms: slot.at_ms,
+            },
         }
     }
 
@@ -250,7 +368,7 @@ impl TruthLog {
         let next = self.next_seq.load(Ordering::Relaxed);
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         ring.first_seq = next;
-        ring.slots.clear();
+        ring.texts = Texts::default();
         drop(ring);
         self.counters.clear();
     }
@@ -288,17 +406,78 @@ impl std::str::FromStr for RequestId {
 mod tests {
     use super::*;
 
-    fn v(kind: VerdictKind) -> Verdict {
-        Verdict {
+    fn v(kind: VerdictKind) -> VerdictParts<'static> {
+        VerdictParts {
             kind,
-            action: "s3:GetObject".into(),
+            action: "s3:GetObject",
             principal: None,
             replica: None,
             version: None,
             code: None,
-            reason: String::new(),
+            reason: "",
             at_ms: 0,
         }
+    }
+
+    #[test]
+    fn repeated_texts_are_kept_once_and_lookups_rebuild_the_verdict() {
+        let log = TruthLog::new(16);
+        let mut last = RequestId(0);
+        for i in 0..40u64 {
+            last = log.next_id();
+            log.record(
+                last,
+                VerdictParts {
+                    kind: VerdictKind::Denied,
+                    action: "s3:GetObject",
+                    principal: Some("arn:aws:sts::123456789012:assumed-role/app/i-1"),
+                    replica: Some(3),
+                    version: Some(i),
+                    code: Some("AccessDenied"),
+                    reason: "implicit deny: no identity-based policy allows the action",
+                    at_ms: 1000 + i,
+                },
+            );
+        }
+        assert_eq!(log.ring.lock().unwrap().texts.texts.len(), 4);
+        let Lookup::Found { verdict } = log.lookup(last) else {
+            panic!("the newest verdict is kept");
+        };
+        assert_eq!(verdict.kind, VerdictKind::Denied);
+        assert_eq!(verdict.action, "s3:GetObject");
+        assert_eq!(
+            verdict.principal.as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/app/i-1")
+        );
+        assert_eq!((verdict.replica, verdict.version), (Some(3), Some(39)));
+        assert_eq!(verdict.code.as_deref(), Some("AccessDenied"));
+        assert_eq!(verdict.at_ms, 1039);
+        assert!(matches!(
+            log.lookup(RequestId(last.0 - 16)),
+            Lookup::Evicted
+        ));
+    }
+
+    #[test]
+    fn texts_past_the_cap_read_as_dropped() {
+        let log = TruthLog::new(4);
+        let mut last = RequestId(0);
+        for i in 0..=MAX_TEXTS {
+            last = log.next_id();
+            let action = format!("svc:Api{i}");
+            log.record(
+                last,
+                VerdictParts {
+                    action: &action,
+                    ..v(VerdictKind::Error)
+                },
+            );
+        }
+        let Lookup::Found { verdict } = log.lookup(last) else {
+            panic!("kept");
+        };
+        assert_eq!(verdict.action, DROPPED_TEXT);
+        assert_eq!(log.ring.lock().unwrap().texts.texts.len(), MAX_TEXTS);
     }
 
     #[test]
@@ -321,7 +500,7 @@ mod tests {
             log.record(log.next_id(), v(kind));
         }
         let mut denied = v(VerdictKind::Denied);
-        denied.action = "sts:AssumeRole".into();
+        denied.action = "sts:AssumeRole";
         log.record(log.next_id(), denied);
         let rows = log.counters();
         assert_eq!(rows.len(), 2);
