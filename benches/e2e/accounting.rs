@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::TASKS;
 
-
 /// CPU seconds (user + system) the process has used, from `/proc/PID/stat`.
 pub(crate) fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
@@ -108,4 +107,3 @@ where
     }
     w
 }
-

@@ -12,7 +12,6 @@ use http_body_util::Full;
 
 use crate::BODY;
 
-
 /// The baseline server: hyper 1, HTTP/1.1 keep-alive, a fixed 100-byte body.
 pub(crate) fn minimal_server() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,4 +133,3 @@ rate = 1
     .expect("world");
     path
 }
-

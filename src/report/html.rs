@@ -13,9 +13,7 @@ use plotters::prelude::*;
 use crate::observe::outcome::OutcomeClass;
 use crate::report::csv::TimeseriesRow;
 use crate::report::markdown;
-use crate::report::summary::{
-    Summary, fmt_count, fmt_interval_accuracy, fmt_ms, fmt_rate, fmt_s,
-};
+use crate::report::summary::{Summary, fmt_count, fmt_interval_accuracy, fmt_ms, fmt_rate, fmt_s};
 
 /// Chart size, px.
 const CHART_W: u32 = 960;

@@ -6,9 +6,7 @@
 use std::io::{self, Write};
 
 use crate::observe::outcome::OutcomeClass;
-use crate::report::summary::{
-    Summary, fmt_count, fmt_interval_accuracy, fmt_ms, fmt_rate, fmt_s,
-};
+use crate::report::summary::{Summary, fmt_count, fmt_interval_accuracy, fmt_ms, fmt_rate, fmt_s};
 
 /// Escapes text for a Markdown table cell.
 fn cell(text: &str) -> String {
