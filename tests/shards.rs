@@ -462,6 +462,13 @@ async fn three_shards_upload_to_s3_and_merge_exactly_with_thresholds_on_merged_d
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Flags, environment, and what the error must say.
+type BadCase = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn bad_shard_input_is_exit_2_with_what_to_do() {
     let dir = temp_dir("bad");
@@ -481,7 +488,7 @@ fn bad_shard_input_is_exit_2_with_what_to_do() {
         cmd.envs(env.iter().copied());
         cmd.output().expect("runs")
     };
-    let cases: [(&[&str], &[(&str, &str)], &str); 6] = [
+    let cases: [BadCase; 6] = [
         (
             &["--shard", "3/3"],
             &[],

@@ -38,7 +38,7 @@ pub const ENV_BATCH_INDEX: &str = "AWS_BATCH_JOB_ARRAY_INDEX";
 pub const ENV_BATCH_SIZE: &str = "AWS_BATCH_JOB_ARRAY_SIZE";
 
 /// The seed stream a shard's seed is derived on (`sim::rng::derive`).
-const STREAM_SHARD: u64 = 0x5348_4152_44;
+const STREAM_SHARD: u64 = 0x0053_4841_5244; // "SHARD"
 
 /// Shard `index` of `count` (0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
