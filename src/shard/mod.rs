@@ -188,13 +188,16 @@ pub struct Share {
 
 /// This shard's part of `scenario`. Every group must have at least one
 /// instance per shard (a shard with no instance of a group could not send
-/// that group's share); the error names the group and what to do.
+/// that group's share); the error names the group and what to do, and every
+/// shard of the run gives it.
 pub fn split(scenario: &Scenario, spec: ShardSpec) -> Result<Share, String> {
     let mut out = scenario.clone();
     let mut problems = Vec::new();
     for g in &mut out.fleet {
+        // Checked for every shard, not only the empty ones: all of a run's
+        // shards refuse together rather than N-1 of them running.
         let share = instances_share(g.instances, spec);
-        if share == 0 {
+        if g.instances < spec.count {
             problems.push(format!(
                 "[[fleet]] group {:?} has {} instances, fewer than the {} shards: every shard needs at least one\n  help: raise `instances` to at least {} or run fewer shards",
                 g.group, g.instances, spec.count, spec.count
@@ -640,6 +643,103 @@ mod tests {
             .collect();
         assert_eq!(shares, vec![3, 2, 2]);
         assert_eq!(shares.iter().sum::<u32>(), 7);
+    }
+
+    const TWO_GROUPS: &str = r#"
+name = "split"
+duration = "10s"
+thresholds = ["requests > 1"]
+[[iam.roles]]
+name = "r"
+trust = "ec2"
+[[iam.instance_profiles]]
+name = "p"
+role = "r"
+[[s3.buckets]]
+name = "assets"
+objects = "obj-{0..9}"
+[[fleet]]
+group = "web"
+instance_profile = "p"
+instances = 4
+workers_per_instance = 4
+[[fleet]]
+group = "batch"
+instance_profile = "p"
+instances = 3
+workers_per_instance = 4
+[[load]]
+name = "all"
+op = "s3:GetObject"
+bucket = "assets"
+keys = "obj-{0..9}"
+rate = 70
+[[load]]
+name = "web-only"
+op = "sts:GetCallerIdentity"
+group = "web"
+ramp = { from = 40, to = 80 }
+[[load]]
+name = "closed"
+op = "sts:GetCallerIdentity"
+model = "closed"
+workers = 2
+[[timeline]]
+at = "1s"
+action = "update-assume-role-policy"
+role = "r"
+trust = "ec2"
+"#;
+
+    #[test]
+    fn a_share_scales_rates_by_its_instances_and_leaves_the_timeline_to_shard_0() {
+        let scenario = crate::scenario::parse("split.toml", TWO_GROUPS, std::path::Path::new("."))
+            .expect("valid scenario");
+        let shares: Vec<Share> = (0..3)
+            .map(|i| split(&scenario, ShardSpec { index: i, count: 3 }).expect("splits"))
+            .collect();
+        // web 4 → 2,1,1; batch 3 → 1,1,1.
+        let instances: Vec<u32> = shares.iter().map(|s| s.instances).collect();
+        assert_eq!(instances, vec![3, 2, 2]);
+        let rate = |s: &Share, entry: usize| match &s.scenario.load[entry].model {
+            LoadModel::Open {
+                profile: crate::scenario::RateProfile::Constant { rate_per_s },
+                ..
+            } => vec![*rate_per_s],
+            LoadModel::Open {
+                profile:
+                    crate::scenario::RateProfile::Ramp {
+                        from_per_s,
+                        to_per_s,
+                    },
+                ..
+            } => vec![*from_per_s, *to_per_s],
+            other => panic!("{other:?}"),
+        };
+        let all: f64 = shares.iter().map(|s| rate(s, 0)[0]).sum();
+        assert!((all - 70.0).abs() < 1e-9, "{all}");
+        assert!((rate(&shares[1], 0)[0] - 20.0).abs() < 1e-9);
+        // A group's entry follows that group's split: web 2/4, 1/4, 1/4.
+        assert_eq!(rate(&shares[0], 1), vec![20.0, 40.0]);
+        assert_eq!(rate(&shares[2], 1), vec![10.0, 20.0]);
+        // Closed workers are per instance: the model is untouched.
+        assert_eq!(shares[1].scenario.load[2].model, scenario.load[2].model);
+        assert_eq!(shares[1].entry_shares, vec![2.0 / 7.0, 0.25, 2.0 / 7.0]);
+        assert_eq!(shares[0].scenario.timeline.len(), 1);
+        assert!(shares[1].scenario.timeline.is_empty());
+        assert!(
+            shares[0].scenario.thresholds.is_empty(),
+            "judged by the merge"
+        );
+        // One shard of one is the whole scenario.
+        let whole = split(&scenario, ShardSpec { index: 0, count: 1 }).expect("splits");
+        assert_eq!(whole.scenario, scenario);
+        // Too few instances for the shards is an error naming the group.
+        let e = split(&scenario, ShardSpec { index: 0, count: 4 }).expect_err("batch has 3");
+        assert!(
+            e.contains("group \"batch\" has 3 instances, fewer than the 4 shards"),
+            "{e}"
+        );
     }
 
     #[test]
