@@ -458,3 +458,113 @@ fn class_spans(
     }
     spans
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::metrics::{Latency, Select};
+    use crate::report::summary::fixtures::{metrics, record, summarize};
+
+    /// A shard of `count` whose requests are (at ms, latency µs), started
+    /// at `started_unix_ms`: its summary, time series and both logs, as
+    /// a run writes them.
+    fn shard(index: u32, count: u32, started_unix_ms: u64, samples: &[(u64, u64)]) -> LoadedShard {
+        let mut m = metrics(&["reads"]).keep_sealed_histograms();
+        for &(at_ms, us) in samples {
+            record(&mut m, 0, OutcomeClass::Ok, at_ms, us);
+        }
+        m.finish();
+        let corrected = m
+            .drain_sealed_histograms()
+            .into_iter()
+            .map(|h| LoggedHistogram {
+                interval_start: h.interval_start,
+                interval: h.interval,
+                tag: h
+                    .op
+                    .zip(h.class)
+                    .map(|(_, c)| tag_text("reads", c.as_str())),
+                histogram: h.corrected,
+            })
+            .collect();
+        let raw = vec![LoggedHistogram {
+            interval_start: Duration::ZERO,
+            interval: Duration::from_secs(3),
+            tag: Some(tag_text("reads", "ok")),
+            histogram: m.histogram(Select::cell(0, OutcomeClass::Ok), Latency::Raw),
+        }];
+        let mut summary = summarize(&m, 3, &[]);
+        let info = ShardInfo {
+            index,
+            count,
+            source: "--shard".into(),
+            seed_base: 42,
+            started_unix_ms,
+            start_at: None,
+            start_late_ms: None,
+            clock_offset_ms: None,
+            clock_offset_uncertainty_ms: None,
+            instances: 1,
+            instances_total: count,
+            entry_shares: vec![1.0 / f64::from(count)],
+            owns_timeline: index == 0,
+            thresholds: vec!["requests >= 5".into()],
+            results_uri: None,
+        };
+        summary.shard = Some(info.clone());
+        LoadedShard {
+            source: format!("shard{index}"),
+            dir: std::path::PathBuf::from(format!("shard{index}")),
+            rows: crate::report::csv::rows_from_metrics(&m),
+            summary,
+            info,
+            corrected,
+            raw,
+        }
+    }
+
+    #[test]
+    fn shards_align_on_wall_clock_and_add_up_exactly() {
+        // Shard 1 started a second after shard 0: its second 0 is shard 0's 1.
+        let a = shard(0, 2, 10_000, &[(100, 1_000), (1_100, 3_000)]);
+        let b = shard(
+            1,
+            2,
+            11_020,
+            &[(200, 2_000), (1_300, 9_000), (1_400, 4_000)],
+        );
+        let gate = crate::thresholds::parse("requests >= 5").expect("parses");
+        let merged = combine(&[a, b], &[], &[gate]).expect("merges");
+        let per_second: Vec<(f64, u64)> = merged.rows.iter().map(|r| (r.second, r.count)).collect();
+        assert_eq!(per_second, vec![(0.0, 1), (1.0, 2), (2.0, 2)]);
+        // One histogram of every sample, as if one process had sent them all.
+        let one = |values: &[u64]| {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            for v in values {
+                h.record(*v).expect("in range");
+            }
+            PercentilesMs::from_histogram_us(&h)
+        };
+        assert_eq!(merged.rows[1].latency_ms_max, one(&[3_000, 2_000]).max);
+        let s = &merged.summary;
+        assert_eq!(s.requests_total, 5);
+        assert_eq!(s.latency_ms, one(&[1_000, 3_000, 2_000, 9_000, 4_000]));
+        assert_eq!(s.latency_raw_ms, one(&[500, 1_500, 1_000, 4_500, 2_000]));
+        assert_eq!(s.seed, 42);
+        let info = s.merged.as_ref().expect("merge info");
+        assert_eq!(info.shift_intervals, vec![0, 1]);
+        assert_eq!(info.start_spread_ms, 1_020);
+        assert!(s.thresholds[0].passed, "{:?}", s.thresholds);
+    }
+
+    #[test]
+    fn a_log_that_lost_requests_is_an_error_not_an_undercount() {
+        let mut a = shard(0, 1, 10_000, &[(100, 1_000), (1_100, 3_000)]);
+        a.corrected.retain(|h| h.interval_start.is_zero());
+        let e = combine(&[a], &[], &[]).err().expect("refused");
+        assert!(
+            e.contains("latency.hlog holds 1 requests of \"reads\" but summary.json counts 2"),
+            "{e}"
+        );
+    }
+}
