@@ -315,6 +315,8 @@ async fn three_shards_upload_to_s3_and_merge_exactly_with_thresholds_on_merged_d
     ] {
         assert!(merged_dir.join(file).is_file(), "merged {file}");
     }
+    let md = std::fs::read_to_string(merged_dir.join("report.md")).expect("report.md");
+    assert!(md.contains("Merged from 3 of 3 shards"), "{md}");
     let sum = |f: &dyn Fn(&serde_json::Value) -> u64| shards.iter().map(f).sum::<u64>();
     let total = sum(&|s| s["requests_total"].as_u64().expect("count"));
     assert_eq!(m["requests_total"].as_u64(), Some(total));
