@@ -317,6 +317,22 @@ async fn three_shards_upload_to_s3_and_merge_exactly_with_thresholds_on_merged_d
     }
     let md = std::fs::read_to_string(merged_dir.join("report.md")).expect("report.md");
     assert!(md.contains("Merged from 3 of 3 shards"), "{md}");
+    // A merged result set is a result set: `report` re-renders it identically.
+    let rerendered = dir.join("rerendered");
+    let report = sim.run(&[
+        "report",
+        merged_dir.to_str().expect("utf-8"),
+        "--out",
+        rerendered.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&report), Some(0), "{}", text(&report.stderr));
+    for file in ["report.md", "report.html", "summary.txt", "junit.xml"] {
+        assert_eq!(
+            std::fs::read(rerendered.join(file)).expect("re-rendered"),
+            std::fs::read(merged_dir.join(file)).expect("merged"),
+            "{file}"
+        );
+    }
     let sum = |f: &dyn Fn(&serde_json::Value) -> u64| shards.iter().map(f).sum::<u64>();
     let total = sum(&|s| s["requests_total"].as_u64().expect("count"));
     assert_eq!(m["requests_total"].as_u64(), Some(total));
