@@ -16,10 +16,10 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserialization
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Most probes while watching for the `Date` header to tick.
-const MAX_PROBES: u32 = 60;
-/// Gap between probes: a tick (1 s) is bracketed within about this.
-const PROBE_GAP: Duration = Duration::from_millis(20);
+/// Longest watch for the `Date` header to tick (it ticks every second).
+const WATCH_FOR: Duration = Duration::from_millis(1_500);
+/// Gap between probes: a tick is bracketed within this plus two round trips.
+const PROBE_GAP: Duration = Duration::from_millis(5);
 
 /// The target's clock minus ours, and how sure we are.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,9 +95,9 @@ async fn probe(sts: &aws_sdk_sts::Client) -> Option<Probe> {
 /// probe (±500 ms plus half its round trip) if no tick is seen; `None` if
 /// the target answers without a `Date` header.
 pub async fn measure_offset(sts: &aws_sdk_sts::Client) -> Option<ClockOffset> {
-    let first = probe(sts).await?;
-    let mut previous = first;
-    for _ in 0..MAX_PROBES {
+    let deadline = tokio::time::Instant::now() + WATCH_FOR;
+    let mut previous = probe(sts).await?;
+    while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(PROBE_GAP).await;
         let Some(next) = probe(sts).await else {
             break;
