@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::TASKS;
 
+
 /// CPU seconds (user + system) the process has used, from `/proc/PID/stat`.
 pub(crate) fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
@@ -107,3 +108,4 @@ where
     }
     w
 }
+

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use crate::REGION;
 use crate::accounting::{Window, saturate};
 
+
 /// A path-style endpoint resolver: `{base}/{bucket}`, no rules engine.
 /// The lean config's candidate for the S3 client's per-request endpoint
 /// resolution (the default evaluates S3's endpoint rules on every call).
@@ -103,3 +104,4 @@ pub(crate) async fn unsigned_loop(port: u16, server: u32, window: Duration) -> W
     })
     .await
 }
+

@@ -60,8 +60,8 @@ keys = "obj-{{0..99}}"
 /// `[sim]` settings) when `endpoint` is `None`.
 async fn execute(dir: &Path, name: &str, text: &str, endpoint: Option<&str>) -> RunOutcome {
     let file = dir.join(format!("{name}.toml"));
-    let scenario = iamstorm::scenario::parse(&file.to_string_lossy(), text, dir)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let scenario =
+        iamstorm::scenario::parse(&file.to_string_lossy(), text, dir).unwrap_or_else(|e| panic!("{e}"));
     let guard = match endpoint {
         Some(url) => iamstorm::guard::Overrides {
             target: Some(iamstorm::scenario::TargetKind::Endpoint),
@@ -127,12 +127,7 @@ pub(crate) struct Accuracy {
     pub(crate) late_starts: u64,
 }
 
-pub(crate) async fn rate_accuracy(
-    endpoint: &str,
-    dir: &Path,
-    rate_per_s: u64,
-    secs: u64,
-) -> Accuracy {
+pub(crate) async fn rate_accuracy(endpoint: &str, dir: &Path, rate_per_s: u64, secs: u64) -> Accuracy {
     let text = scenario_text(
         &format!("bench-rate-{rate_per_s}"),
         &format!("{secs}s"),
@@ -263,10 +258,7 @@ rate = {PROBE_RATE_PER_S}
         // Denials are the point here; anything else is a failure.
         errors: outcome.summary.requests_total
             - outcome.summary.counts_by_class.get(OutcomeClass::Ok)
-            - outcome
-                .summary
-                .counts_by_class
-                .get(OutcomeClass::AccessDenied),
+            - outcome.summary.counts_by_class.get(OutcomeClass::AccessDenied),
     }
 }
 
@@ -355,3 +347,4 @@ pub(crate) fn time_to_first_request(dir: &Path) -> Option<Duration> {
     let _ = child.wait();
     first
 }
+

@@ -166,11 +166,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
         let text = render_memory(&series);
         println!("{text}");
-        assert_eq!(
-            series.errors, 0,
-            "{} of {} requests failed",
-            series.errors, series.requests
-        );
+        assert_eq!(series.errors, 0, "{} of {} requests failed", series.errors, series.requests);
         let path = results("memory.md");
         std::fs::write(&path, &text).expect("write results/bench/memory.md");
         println!("written: {}", path.display());
@@ -191,11 +187,7 @@ fn main() {
         );
     }
     for a in &measured.accuracy {
-        assert!(
-            a.requests > 0 && a.errors == 0,
-            "accuracy run at {}/s: {a:?}",
-            a.rate_per_s
-        );
+        assert!(a.requests > 0 && a.errors == 0, "accuracy run at {}/s: {a:?}", a.rate_per_s);
     }
     let p = &measured.propagation;
     assert_eq!(p.changes, settings.changes, "every change measured: {p:?}");
@@ -208,9 +200,7 @@ fn main() {
 }
 
 fn results(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("results/bench")
-        .join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("results/bench").join(file)
 }
 
 /// The standalone double every client stream and harness run targets.
@@ -277,21 +267,9 @@ async fn compare(dir: &Path, settings: Settings) -> Measured {
     eprintln!("measuring: unsigned GETs against the minimal hyper server ({window:?})");
     let unsigned = unsigned_loop(port, minimal.pid(), window).await;
     eprintln!("measuring: bare SDK GetObject loop, default config, against the double");
-    let bare = get_loop(
-        s3_client(endpoint, false, sim.instance_creds()),
-        "bench",
-        sim_pid,
-        window,
-    )
-    .await;
+    let bare = get_loop(s3_client(endpoint, false, sim.instance_creds()), "bench", sim_pid, window).await;
     eprintln!("measuring: bare SDK GetObject loop, lean config");
-    let lean = get_loop(
-        s3_client(endpoint, true, sim.instance_creds()),
-        "bench",
-        sim_pid,
-        window,
-    )
-    .await;
+    let lean = get_loop(s3_client(endpoint, true, sim.instance_creds()), "bench", sim_pid, window).await;
     eprintln!("measuring: iamstorm's SDK engine (run::execute, closed model)");
     let engine = harness(endpoint, dir, sim_pid, window, "sdk").await;
     eprintln!("measuring: iamstorm's raw engine (run::execute, closed model)");
@@ -303,16 +281,10 @@ async fn compare(dir: &Path, settings: Settings) -> Measured {
     }
     let mut accuracy = Vec::new();
     for rate in rates {
-        eprintln!(
-            "measuring: rate accuracy at {rate}/s for {} s",
-            settings.accuracy_secs
-        );
+        eprintln!("measuring: rate accuracy at {rate}/s for {} s", settings.accuracy_secs);
         accuracy.push(rate_accuracy(endpoint, dir, rate, settings.accuracy_secs).await);
     }
-    eprintln!(
-        "measuring: propagation error over {} changes",
-        settings.changes
-    );
+    eprintln!("measuring: propagation error over {} changes", settings.changes);
     let propagation = propagation_error(dir, settings.changes).await;
     eprintln!("measuring: moto server, if installed");
     let moto = moto::moto(window).await;

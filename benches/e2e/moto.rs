@@ -11,6 +11,7 @@ use crate::accounting::Window;
 use crate::clients::{get_loop, s3_client};
 use crate::servers::Server;
 
+
 pub(crate) fn moto_server_path() -> Option<PathBuf> {
     let venv = std::env::var("IAMSTORM_MOTO_VENV")
         .unwrap_or_else(|_| "/var/tmp/iamstorm-moto-venv".into());
@@ -59,3 +60,4 @@ pub(crate) async fn moto(window: Duration) -> Option<Window> {
     }
     Some(get_loop(client, "bench", server.pid(), window).await)
 }
+

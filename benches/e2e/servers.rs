@@ -12,6 +12,7 @@ use http_body_util::Full;
 
 use crate::BODY;
 
+
 /// The baseline server: hyper 1, HTTP/1.1 keep-alive, a fixed 100-byte body.
 pub(crate) fn minimal_server() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -133,3 +134,4 @@ rate = 1
     .expect("world");
     path
 }
+

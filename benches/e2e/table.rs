@@ -194,17 +194,13 @@ pub(crate) fn render(m: &Measured) -> String {
     for a in accuracy {
         out.push_str(&format!(
             "| {}/s | {} | {} | {} | {:+.2} % | {} |\n",
-            a.rate_per_s,
-            a.requests,
-            a.intervals,
-            a.intervals_outside_1pct,
-            a.worst_error_pct,
-            a.late_starts
+            a.rate_per_s, a.requests, a.intervals, a.intervals_outside_1pct, a.worst_error_pct, a.late_starts
         ));
     }
     out.push_str("\nReading: `notes.md`; the double's profile: `profile-double.md`.\n");
     out
 }
+
 
 /// Goal 6's report: RSS and open files per minute, and the verdict.
 pub(crate) fn render_memory(m: &MemorySeries) -> String {
@@ -224,19 +220,11 @@ pub(crate) fn render_memory(m: &MemorySeries) -> String {
         out.push_str("| process | RSS at 1 min | RSS at end | ratio | target | verdict | open files at 1 min → end |\n|---|---:|---:|---:|---|---|---|\n");
         out.push_str(&format!(
             "| harness | {} KiB | {} KiB | {harness:.3}× | ≤ 1.1× | {} | {} → {} |\n",
-            base.1,
-            last.1,
-            verdict(harness),
-            base.3,
-            last.3
+            base.1, last.1, verdict(harness), base.3, last.3
         ));
         out.push_str(&format!(
             "| double | {} KiB | {} KiB | {double:.3}× | ≤ 1.1× | {} | {} → {} |\n\n",
-            base.2,
-            last.2,
-            verdict(double),
-            base.4,
-            last.4
+            base.2, last.2, verdict(double), base.4, last.4
         ));
     } else {
         out.push_str("The run was shorter than a minute: no 1-min baseline.\n\n");

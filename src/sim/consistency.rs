@@ -487,10 +487,7 @@ mod tests {
         assert_eq!(recs[1].converged_at, None);
         assert_eq!(recs[1].applied_at[0], Duration::from_secs(6));
         assert_eq!(recs[2].converged_at, Some(Duration::from_secs(6)));
-        assert_eq!(
-            recs[3].applied_at,
-            vec![Duration::from_secs(6); r.replica_count()]
-        );
+        assert_eq!(recs[3].applied_at, vec![Duration::from_secs(6); r.replica_count()]);
         // Later versions draw their delays as before.
         r.publish("put-role-policy d".into(), Duration::from_secs(7));
         assert_eq!(r.records()[4].applied_at[0], Duration::from_secs(12));
