@@ -67,6 +67,46 @@ pub enum Command {
         /// Print every call the run would make, send nothing, exit 0.
         #[arg(long)]
         dry_run: bool,
+        /// Run as shard I of N (from 0): this process takes its share of the
+        /// fleet and of every load entry's rate; shard 0 makes the timeline's
+        /// changes. Default: JOB_COMPLETION_INDEX + IAMSTORM_SHARDS
+        /// (Kubernetes) or AWS_BATCH_JOB_ARRAY_INDEX + AWS_BATCH_JOB_ARRAY_SIZE.
+        #[arg(long, value_name = "I/N", value_parser = crate::shard::ShardSpec::parse)]
+        shard: Option<crate::shard::ShardSpec>,
+        /// The run id every shard shares (default: from --start-at and the
+        /// scenario name).
+        #[arg(long, value_name = "ID", value_parser = crate::shard::check_run_id)]
+        run_id: Option<String>,
+        /// Start the load at this wall-clock time (RFC 3339, e.g.
+        /// 2026-05-01T12:00:00Z), after setup: how shards start together.
+        #[arg(long, value_name = "TIME", value_parser = crate::shard::parse_start_at)]
+        start_at: Option<std::time::SystemTime>,
+        /// Upload the results to s3://bucket/prefix/<run-id>/shard-I-of-N/
+        /// with the operator's credentials, through the target's endpoint.
+        #[arg(long, value_name = "S3_URI", value_parser = crate::shard::upload::S3Uri::parse)]
+        results_uri: Option<crate::shard::upload::S3Uri>,
+    },
+    /// Merge a sharded run's results (shard directories or an S3 prefix)
+    /// into one result set; thresholds are judged on the merged data.
+    Merge {
+        /// Shard results directories (or directories holding shard-I-of-N/),
+        /// or one s3://bucket/prefix/<run-id>/.
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Where the merged results go (default: results/<run-id>-merged;
+        /// S3 shards are downloaded to OUT/shards/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A gate judged on the merged data, with the ones the shards
+        /// recorded (repeatable; any failure exits 1).
+        #[arg(long = "threshold", value_name = "EXPR", value_parser = parse_threshold_arg)]
+        thresholds: Vec<crate::thresholds::Threshold>,
+        /// Merge even when shards are missing (the report names them).
+        #[arg(long)]
+        allow_missing: bool,
+        /// The S3 endpoint for an s3:// source (default: AWS_ENDPOINT_URL, else AWS).
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
     },
     /// Undo the changes a run journaled (after a crash or a failed restore):
     /// reads JOURNAL, reconnects to its target, restores each pending change.
@@ -202,6 +242,10 @@ pub fn main(cli: Cli) -> ExitCode {
             max_rate,
             max_requests,
             dry_run,
+            shard,
+            run_id,
+            start_at,
+            results_uri,
         } => block_on(run_scenario(RunOptions {
             scenario,
             out,
@@ -217,6 +261,26 @@ pub fn main(cli: Cli) -> ExitCode {
                 max_requests,
             },
             dry_run,
+            sharding: crate::shard::ShardFlags {
+                shard,
+                run_id,
+                start_at,
+                results_uri,
+            },
+            shard: None,
+        })),
+        Command::Merge {
+            sources,
+            out,
+            thresholds,
+            allow_missing,
+            endpoint_url,
+        } => block_on(crate::merge::run(&crate::merge::MergeOptions {
+            sources,
+            out,
+            thresholds,
+            allow_missing,
+            endpoint_url,
         })),
         Command::Rollback {
             journal,

@@ -50,6 +50,10 @@ pub struct RunOptions {
     pub guard: guard::Overrides,
     /// `--dry-run`: print every call, send nothing.
     pub dry_run: bool,
+    /// `--shard`, `--run-id`, `--start-at`, `--results-uri` as given.
+    pub sharding: crate::shard::ShardFlags,
+    /// Resolved from `sharding` and the environment by `run_scenario`.
+    pub shard: Option<crate::shard::ShardRun>,
 }
 
 /// Where a finished run's files are and what it measured.
@@ -60,11 +64,33 @@ pub struct RunOutcome {
 }
 
 /// The `run` command: prints progress and the summary, returns the exit code.
-pub async fn run_scenario(opts: RunOptions) -> Exit {
+pub async fn run_scenario(mut opts: RunOptions) -> Exit {
     let scenario = match scenario::load(&opts.scenario) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
+            return Exit::BadInput;
+        }
+    };
+    // A shard runs its share of the scenario (crate::shard).
+    let scenario = match crate::shard::prepare(
+        scenario,
+        &opts.sharding,
+        opts.seed,
+        &opts.thresholds,
+        |name| std::env::var(name).ok(),
+    ) {
+        Ok((scenario, None)) => scenario,
+        Ok((scenario, Some(shard))) => {
+            opts.seed = Some(shard.seed);
+            if shard.spec.count > 1 {
+                opts.thresholds.clear();
+            }
+            opts.shard = Some(shard);
+            scenario
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             return Exit::BadInput;
         }
     };
@@ -190,7 +216,16 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
-    let id = run_id(&scenario.name, SystemTime::now());
+    if opts.shard.as_ref().is_some_and(|s| s.results.is_some()) && rails.kind == TargetKind::Sim {
+        return Err(RunError {
+            exit: Exit::BadInput,
+            message: "--results-uri uploads to the target's S3, and the embedded double ends with the run\n  help: run against a target that outlives it (--target endpoint or aws)".to_owned(),
+        });
+    }
+    let id = opts.shard.as_ref().map_or_else(
+        || run_id(&scenario.name, SystemTime::now()),
+        |s| s.run_id.clone(),
+    );
     let out_dir = opts
         .out
         .clone()
@@ -207,10 +242,13 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             eprintln!("{line}");
         }
     };
-    println!(
-        "iamstorm run {} — seed {seed} (replay with --seed {seed})",
-        scenario.name
-    );
+    match &opts.shard {
+        Some(shard) => println!("iamstorm run {} — {}", scenario.name, shard.describe()),
+        None => println!(
+            "iamstorm run {} — seed {seed} (replay with --seed {seed})",
+            scenario.name
+        ),
+    }
     for w in crate::scenario::plausibility::warnings(scenario) {
         eprintln!("warning: {w}");
     }
@@ -358,6 +396,26 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let (obs_tx, obs_rx) = mpsc::channel::<Event>(65_536);
     let (change_tx, change_rx) = mpsc::channel::<ChangeRecord>(64);
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Shards start together: every one waits for --start-at here.
+    let start_line = match &opts.shard {
+        Some(shard) => {
+            let line = shard.start_line(&clients::sts(&operator)).await;
+            if let Some(o) = line.offset {
+                say(format!(
+                    "clock: the target's clock is {:+.1} ms from ours (±{:.1} ms)",
+                    o.offset_ms, o.uncertainty_ms
+                ));
+            }
+            if let Some(late) = line.late.filter(|d| !d.is_zero()) {
+                eprintln!(
+                    "warning: started {:.3} s after --start-at (setup took longer); the merge aligns shards on wall-clock",
+                    late.as_secs_f64()
+                );
+            }
+            line
+        }
+        None => crate::shard::StartLine::default(),
+    };
     // Scenario faults are timed from the run's start: post them right before
     // it (their windows are relative to the moment the double receives them).
     if !scenario.sim.faults.is_empty() {
@@ -606,6 +664,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     }
     summary.aborted = aborted;
     summary.classifier = classifier;
+    summary.shard = opts.shard.as_ref().map(|s| s.info(started, start_line));
     summary.restored = restored;
     summary.boots = fleet
         .all()
@@ -681,6 +740,20 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         exit: Exit::BadInput,
         message: format!("cannot write results to {}: {e}", out_dir.display()),
     })?;
+    if let Some(shard) = &opts.shard {
+        let uploaded = shard
+            .finish(&out_dir, &metrics, started, ran_for, &s3_operator)
+            .await
+            .map_err(|e| {
+                target_error(format!(
+                    "{e}\n  help: the results are in {}; upload them with any S3 client",
+                    out_dir.display()
+                ))
+            })?;
+        if let Some(what) = uploaded {
+            say(format!("results: uploaded {what}"));
+        }
+    }
     Ok(RunOutcome {
         out_dir,
         summary,

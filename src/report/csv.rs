@@ -46,6 +46,29 @@ pub fn write_timeseries(metrics: &Metrics, out: impl Write) -> io::Result<()> {
     writer.flush()
 }
 
+/// Writes typed rows as [`write_timeseries`] writes the metrics' rows: how
+/// `iamstorm merge` writes the time series it merged from shards.
+pub fn write_rows(rows: &[TimeseriesRow], out: impl Write) -> io::Result<()> {
+    let mut writer = ::csv::Writer::from_writer(out);
+    writer.write_record(TIMESERIES_HEADER)?;
+    let us = |ms: f64| (ms * 1000.0).round().max(0.0) as u64;
+    for row in rows {
+        writer.write_record([
+            fmt_second(Duration::from_secs_f64(row.second.max(0.0))),
+            row.op.clone(),
+            row.class.as_str().to_owned(),
+            row.count.to_string(),
+            fmt_us_as_ms(us(row.latency_ms_p50)),
+            fmt_us_as_ms(us(row.latency_ms_p99)),
+            fmt_us_as_ms(us(row.latency_ms_max)),
+            row.rate_per_s_target
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ])?;
+    }
+    writer.flush()
+}
+
 /// One `timeseries.csv` row, typed: what charts are drawn from, whether the
 /// run just ended ([`rows_from_metrics`]) or is re-rendered ([`read_timeseries`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -165,6 +188,18 @@ mod tests {
         let broken = text.replacen("throttled", "sideways", 1);
         let e = read_timeseries(broken.as_bytes()).expect_err("unknown class");
         assert!(e.starts_with("line 3: unknown class"), "{e}");
+    }
+
+    #[test]
+    fn typed_rows_write_the_same_text_as_the_metrics() {
+        let mut m = metrics(&["s3:GetObject", "sts:GetCallerIdentity"]);
+        m.set_rate_target(0, Duration::ZERO, 50.0);
+        record(&mut m, 0, OutcomeClass::Ok, 100, 1_234);
+        record(&mut m, 0, OutcomeClass::Throttled, 1_100, 300);
+        record(&mut m, 1, OutcomeClass::Ok, 1_200, 2_000);
+        let mut buf = Vec::new();
+        write_rows(&rows_from_metrics(&m), &mut buf).expect("writes");
+        assert_eq!(String::from_utf8(buf).expect("utf-8"), csv_text(&m));
     }
 
     fn csv_text(m: &Metrics) -> String {

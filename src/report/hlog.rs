@@ -50,8 +50,27 @@ impl HlogWriter {
     /// Creates `dir/latency.hlog.tmp` and starts the writer thread.
     /// `op_names` name the ops in tags; `started` is the run's start.
     pub fn start(dir: &Path, op_names: Vec<String>, started: SystemTime) -> io::Result<HlogWriter> {
-        let path = dir.join(LATENCY_HLOG);
-        let tmp = dir.join(format!("{LATENCY_HLOG}.tmp"));
+        HlogWriter::start_file(
+            dir,
+            LATENCY_HLOG,
+            "corrected latency (from intended start)",
+            op_names,
+            started,
+        )
+    }
+
+    /// The same log format under another `name`, holding `what` (said in
+    /// its header comment): `latency_raw.hlog` of a shard.
+    pub fn start_file(
+        dir: &Path,
+        name: &str,
+        what: &str,
+        op_names: Vec<String>,
+        started: SystemTime,
+    ) -> io::Result<HlogWriter> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        let header = format!("iamstorm latency log: {what}, values in us");
         let file = File::create(&tmp)?;
         let (tx, rx) = mpsc::channel::<SealedHistogram>();
         let thread = std::thread::Builder::new()
@@ -61,7 +80,7 @@ impl HlogWriter {
                 let mut serializer = V2DeflateSerializer::new();
                 {
                     let mut log = IntervalLogWriterBuilder::new()
-                        .add_comment("iamstorm latency log: corrected latency (from intended start), values in us")
+                        .add_comment(&header)
                         .add_comment("untagged: every request of the interval; Tag=OP/CLASS: one op and outcome class")
                         .with_start_time(started)
                         .with_base_time(started)
@@ -112,6 +131,52 @@ impl HlogWriter {
             }
         }
     }
+}
+
+/// Raw latency (from send) of a shard's whole run, one histogram per
+/// (op, class) over the run: `latency.hlog` holds corrected latency only,
+/// and `iamstorm merge` needs both to merge exactly.
+pub const LATENCY_RAW_HLOG: &str = "latency_raw.hlog";
+
+/// One histogram read back from an interval log.
+#[derive(Clone, Debug)]
+pub struct LoggedHistogram {
+    /// From the log's base time (the run's start).
+    pub interval_start: std::time::Duration,
+    pub interval: std::time::Duration,
+    /// `OP/CLASS` ([`tag_text`]); `None`: the whole interval.
+    pub tag: Option<String>,
+    pub histogram: hdrhistogram::Histogram<u64>,
+}
+
+/// Reads every histogram of an interval log this module wrote (or any
+/// V2/V2-deflate log); an error names the entry that broke.
+pub fn read(bytes: &[u8]) -> Result<Vec<LoggedHistogram>, String> {
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let mut deserializer = Deserializer::new();
+    let mut out = Vec::new();
+    for (n, entry) in IntervalLogIterator::new(bytes).enumerate() {
+        let entry = entry.map_err(|e| format!("log entry {}: {e:?}", n + 1))?;
+        let LogEntry::Interval(i) = entry else {
+            continue;
+        };
+        let encoded = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            i.encoded_histogram(),
+        )
+        .map_err(|e| format!("histogram {}: not base64: {e}", out.len() + 1))?;
+        let histogram: hdrhistogram::Histogram<u64> = deserializer
+            .deserialize(&mut encoded.as_slice())
+            .map_err(|e| format!("histogram {}: {e:?}", out.len() + 1))?;
+        out.push(LoggedHistogram {
+            interval_start: i.start_timestamp(),
+            interval: i.duration(),
+            tag: i.tag().map(|t| t.as_str().to_owned()),
+            histogram,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

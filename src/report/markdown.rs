@@ -68,6 +68,29 @@ pub fn render(summary: &Summary, mut out: impl Write) -> io::Result<()> {
         fmt_count(summary.requests_total),
         format_args!("{}/s", fmt_rate(summary.rate_per_s.achieved)),
     )?;
+    if let Some(m) = &summary.merged {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Merged from {} of {} shards (started within {} ms){}",
+            m.merged.len(),
+            m.shards,
+            m.start_spread_ms,
+            if m.missing.is_empty() {
+                String::new()
+            } else {
+                format!(" · missing: {:?}", m.missing)
+            }
+        )?;
+    }
+    if let Some(s) = &summary.shard {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Shard {} of {} (indices from 0) · base seed `{}` · {} of {} instances · merge with `iamstorm merge`",
+            s.index, s.count, s.seed_base, s.instances, s.instances_total
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "## What this means")?;
     writeln!(out)?;

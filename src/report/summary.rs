@@ -512,6 +512,13 @@ pub struct Summary {
     /// while the run went (`None`: it ran its course).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// This run was one shard of a sharded run (`--shard`, `--start-at`,
+    /// `--results-uri`): which, its clock offset, its share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
+    /// This summary was merged from shards by `iamstorm merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::merge::MergeInfo>,
 }
 
 impl Summary {
@@ -599,6 +606,8 @@ impl Summary {
             thresholds: Vec::new(),
             restored: Vec::new(),
             aborted: None,
+            shard: None,
+            merged: None,
         };
         summary.verdict_lines = verdict_lines(&summary);
         summary
