@@ -280,7 +280,8 @@ pub struct PropagationEvidence {
     pub waited_ms: f64,
     pub probes: u32,
     pub denied_probes: u32,
-    /// First allowed probe, ms after the first denied one.
+    /// First allowed probe, ms after the wait began (right after the
+    /// denied probe).
     pub allowed_after_ms: Option<f64>,
     /// First of the allowed run that ended the wait (no denial after it).
     pub stable_after_ms: Option<f64>,

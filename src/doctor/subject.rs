@@ -202,8 +202,8 @@ async fn apply_timeline(
     for action in scenario.timeline.iter().filter(|a| a.at <= until) {
         let a = chaos::apply(&clients, &action.kind, action.at.as_secs_f64()).await;
         applied.push(match a.result {
-            Ok(()) => format!("{:?} {}: ok", action.at, a.label),
-            Err(e) => format!("{:?} {}: failed: {e}", action.at, a.label),
+            Ok(()) => format!("at {}s {}: ok", action.at.as_secs_f64(), a.label),
+            Err(e) => format!("at {}s {}: failed: {e}", action.at.as_secs_f64(), a.label),
         });
     }
     applied
