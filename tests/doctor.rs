@@ -269,7 +269,11 @@ fn throttling_is_told_apart_from_denial() {
     assert!(throttled >= 20, "5/s quota, 50 requests at 50/s: {b:#}");
     assert!(b["counts"]["access_denied"].is_null(), "{b:#}");
     assert_eq!(b["details"]["throttled:SlowDown"], throttled);
-    assert!(b["rate_per_s"]["throttled"].as_f64().is_some_and(|r| r > 0.0));
+    assert!(
+        b["rate_per_s"]["throttled"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0)
+    );
     assert!(b["first_at_ms"]["throttled"].is_number());
 }
 
@@ -404,7 +408,10 @@ fn real_aws_path_uses_the_default_chain_and_imds_only() {
     });
     assert_eq!(cause(&r), "missing_permission", "{r:#}");
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(r["evidence"]["instance"]["instance_id"], instance_id.as_str());
+    assert_eq!(
+        r["evidence"]["instance"]["instance_id"],
+        instance_id.as_str()
+    );
     assert!(
         r["evidence"]["target"]
             .as_str()
@@ -418,7 +425,12 @@ fn real_aws_path_uses_the_default_chain_and_imds_only() {
 fn bad_input_exits_2_and_names_the_problem() {
     let cases: &[(&[&str], &str)] = &[
         (
-            &["--action", "s3:Get*", "--scenario", "tests/doctor/healthy.toml"],
+            &[
+                "--action",
+                "s3:Get*",
+                "--scenario",
+                "tests/doctor/healthy.toml",
+            ],
             "--action",
         ),
         (
@@ -491,10 +503,8 @@ fn bad_input_exits_2_and_names_the_problem() {
 
 #[test]
 fn a_broken_scenario_is_reported_with_its_location() {
-    let path: PathBuf = std::env::temp_dir().join(format!(
-        "iamstorm-doctor-bad-{}.toml",
-        std::process::id()
-    ));
+    let path: PathBuf =
+        std::env::temp_dir().join(format!("iamstorm-doctor-bad-{}.toml", std::process::id()));
     std::fs::write(&path, "name = \"x\"\nseed = \"one\"\n").expect("temp file");
     let out = iamstorm(&[
         "doctor",

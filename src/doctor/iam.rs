@@ -11,8 +11,8 @@
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
-use super::evidence::{IdentityEvidence, PolicyEvidence, RoleEvidence, SimulationEvidence};
 use super::evidence::StatementMatch;
+use super::evidence::{IdentityEvidence, PolicyEvidence, RoleEvidence, SimulationEvidence};
 use crate::guard::undo::decode_policy;
 use crate::observe::classify::classify_error;
 
@@ -125,7 +125,9 @@ pub async fn role(
                     .map(str::to_owned);
             }
         }
-        Err(e) => r.read_errors.push(format!("iam:GetRole {name}: {}", describe(&e))),
+        Err(e) => r
+            .read_errors
+            .push(format!("iam:GetRole {name}: {}", describe(&e))),
     }
     let mut documents: Vec<(String, String)> = Vec::new();
     match iam.list_role_policies().role_name(name).send().await {
@@ -153,7 +155,12 @@ pub async fn role(
             .push(format!("iam:ListRolePolicies {name}: {}", describe(&e))),
     }
     let mut managed: Vec<(String, String)> = Vec::new();
-    match iam.list_attached_role_policies().role_name(name).send().await {
+    match iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+    {
         Ok(out) => {
             for p in out.attached_policies().iter().take(MAX_ATTACHED_POLICIES) {
                 if let Some(arn) = p.policy_arn() {
@@ -340,7 +347,8 @@ pub fn trust_allows_ec2(doc: &str) -> bool {
             .iter()
             .any(|a| glob(a, "sts:AssumeRole", true))
     };
-    let effect = |s: &serde_json::Value, e: &str| s.get("Effect").and_then(|v| v.as_str()) == Some(e);
+    let effect =
+        |s: &serde_json::Value, e: &str| s.get("Effect").and_then(|v| v.as_str()) == Some(e);
     let list = statement_list(&doc);
     let allowed = list
         .iter()
@@ -360,9 +368,21 @@ mod tests {
         assert!(glob("s3:Get*", "s3:GetObject", true));
         assert!(glob("S3:getobject", "s3:GetObject", true));
         assert!(!glob("s3:Put*", "s3:GetObject", true));
-        assert!(glob("arn:aws:s3:::assets/*", "arn:aws:s3:::assets/obj-1", false));
-        assert!(!glob("arn:aws:s3:::logs/*", "arn:aws:s3:::assets/obj-1", false));
-        assert!(glob("arn:aws:s3:::a?sets/*", "arn:aws:s3:::assets/x", false));
+        assert!(glob(
+            "arn:aws:s3:::assets/*",
+            "arn:aws:s3:::assets/obj-1",
+            false
+        ));
+        assert!(!glob(
+            "arn:aws:s3:::logs/*",
+            "arn:aws:s3:::assets/obj-1",
+            false
+        ));
+        assert!(glob(
+            "arn:aws:s3:::a?sets/*",
+            "arn:aws:s3:::assets/x",
+            false
+        ));
         assert!(glob("*", "", false));
         assert!(!glob("a*b*c", "aXbY", false));
     }
@@ -373,7 +393,12 @@ mod tests {
             {"Sid":"Logs","Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"arn:aws:s3:::logs/*"},
             {"Effect":"Deny","NotAction":"s3:*","Resource":"*"},
             {"Effect":"Deny","Action":"s3:*","Resource":"arn:aws:s3:::assets/secret*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
-        let (n, m) = statements("inline x", doc, "s3:GetObject", "arn:aws:s3:::assets/secret-1");
+        let (n, m) = statements(
+            "inline x",
+            doc,
+            "s3:GetObject",
+            "arn:aws:s3:::assets/secret-1",
+        );
         assert_eq!(n, 3);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].sid.as_deref(), Some("Logs"));

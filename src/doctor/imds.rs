@@ -100,7 +100,9 @@ impl Imds {
     /// Walks the token flow and the credential document.
     pub async fn check(&self) -> ImdsEvidence {
         let mut e = ImdsEvidence::default();
-        let put = self.call(http::Method::PUT, "/latest/api/token", None).await;
+        let put = self
+            .call(http::Method::PUT, "/latest/api/token", None)
+            .await;
         let token = put.call.ok().then(|| put.body.trim().to_owned());
         e.token_ttl_s = put.ttl_s;
         e.token_put = Some(put.call);
@@ -172,7 +174,9 @@ impl Imds {
     /// The instance id IMDS reports (with a fresh token), for targets
     /// where nothing else names the instance.
     pub async fn instance_id(&self) -> Option<String> {
-        let put = self.call(http::Method::PUT, "/latest/api/token", None).await;
+        let put = self
+            .call(http::Method::PUT, "/latest/api/token", None)
+            .await;
         if !put.call.ok() {
             return None;
         }

@@ -58,11 +58,11 @@ impl ProbeCall {
             }
             "s3:listbucket" => {
                 let bucket = s3_path?;
-                (!bucket.is_empty() && !bucket.contains('/') && !bucket.contains('*')).then(
-                    || ProbeCall::S3ListBucket {
+                (!bucket.is_empty() && !bucket.contains('/') && !bucket.contains('*')).then(|| {
+                    ProbeCall::S3ListBucket {
                         bucket: bucket.to_owned(),
-                    },
-                )
+                    }
+                })
             }
             "sts:getcalleridentity" => Some(ProbeCall::StsGetCallerIdentity),
             "iam:getrole" => {
@@ -346,7 +346,10 @@ mod tests {
                 bucket: "assets".into()
             })
         );
-        assert_eq!(ProbeCall::for_action("s3:PutObject", "arn:aws:s3:::a/b"), None);
+        assert_eq!(
+            ProbeCall::for_action("s3:PutObject", "arn:aws:s3:::a/b"),
+            None
+        );
         assert_eq!(
             ProbeCall::for_action("iam:GetRole", "arn:aws:iam::123456789012:role/app-role"),
             Some(ProbeCall::IamGetRole {

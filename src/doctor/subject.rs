@@ -273,10 +273,11 @@ async fn connected(sel: &Selection<'_>) -> Result<Subject, SubjectError> {
             "--timeline-until needs --scenario (it applies that scenario's timeline)".to_owned(),
         ));
     }
-    let endpoint_url = sel
-        .endpoint_url
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()));
+    let endpoint_url = sel.endpoint_url.clone().or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    });
     let kind = match sel.target {
         Some(TargetKind::Sim) => {
             return Err(SubjectError::BadInput(

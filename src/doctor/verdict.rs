@@ -164,10 +164,7 @@ pub fn decide(e: &Evidence) -> Verdict {
     let probe = e.probe.as_ref();
     let probe_line = probe.and_then(|p| {
         p.class.as_ref().map(|c| {
-            let mut line = format!(
-                "probe {} → {c}",
-                p.call.as_deref().unwrap_or("(no probe)")
-            );
+            let mut line = format!("probe {} → {c}", p.call.as_deref().unwrap_or("(no probe)"));
             if let Some(d) = &p.detail {
                 line.push_str(&format!(" ({d})"));
             }
@@ -253,7 +250,8 @@ pub fn decide(e: &Evidence) -> Verdict {
             a.expected_source.as_deref().unwrap_or("given")
         ));
         if let Some(role) = &role_name {
-            v.evidence.push(format!("the instance's credentials are for role {role}"));
+            v.evidence
+                .push(format!("the instance's credentials are for role {role}"));
         }
         if let (Some(role), Some(d)) = (&a.expected_role, &a.expected_role_decision) {
             v.evidence.push(format!(
@@ -263,8 +261,9 @@ pub fn decide(e: &Evidence) -> Verdict {
         if let Some(s) = &e.simulation
             && let Some(d) = &s.decision
         {
-            v.evidence
-                .push(format!("SimulatePrincipalPolicy for the instance's role: {d}"));
+            v.evidence.push(format!(
+                "SimulatePrincipalPolicy for the instance's role: {d}"
+            ));
         }
         v.evidence.extend(probe_line);
         v.fix = Some(Fix::Advice {
@@ -452,9 +451,7 @@ pub fn decide(e: &Evidence) -> Verdict {
             .map(|s| {
                 format!(
                     "closest: {} statement {} allows the action on {} — not this resource",
-                    s.policy,
-                    s.index,
-                    s.text
+                    s.policy, s.index, s.text
                 )
             })
             .collect();
@@ -500,8 +497,7 @@ pub fn decide(e: &Evidence) -> Verdict {
     }
 
     // 9. Allowed.
-    if probe.is_some_and(|p| p.class_is("ok"))
-        || (no_probe && sim.is_some_and(|s| s.is("allowed")))
+    if probe.is_some_and(|p| p.class_is("ok")) || (no_probe && sim.is_some_and(|s| s.is("allowed")))
     {
         v.cause = Cause::None;
         v.summary = format!(
@@ -510,7 +506,8 @@ pub fn decide(e: &Evidence) -> Verdict {
         );
         v.evidence.extend(probe_line);
         v.evidence.extend(sim_line);
-        v.evidence.extend(statement_lines(false).into_iter().take(3));
+        v.evidence
+            .extend(statement_lines(false).into_iter().take(3));
         if let Some(b) = &e.burst {
             v.evidence.push(burst_line(b));
         }
@@ -587,14 +584,18 @@ fn notes(e: &Evidence) -> Vec<String> {
     if let Some(id) = &e.identity
         && let Some(err) = &id.error
     {
-        notes.push(format!("sts:GetCallerIdentity as the instance failed: {err}"));
+        notes.push(format!(
+            "sts:GetCallerIdentity as the instance failed: {err}"
+        ));
     }
     if let Some(err) = &e.association.ec2_error {
         notes.push(format!("EC2 association not checked: {err}"));
     }
     if let Some(b) = &e.burst
         && b.count("throttled") > 0
-        && e.probe.as_ref().is_some_and(|p| p.class_is("access_denied"))
+        && e.probe
+            .as_ref()
+            .is_some_and(|p| p.class_is("access_denied"))
     {
         notes.push(format!(
             "the burst was also throttled ({} of {}): fix the denial first",
