@@ -298,6 +298,23 @@ fn imds_outage_is_an_imds_failure() {
 }
 
 #[test]
+fn imds_throttling_is_an_imds_failure_too() {
+    let mut args = vec![
+        "--scenario",
+        "tests/doctor/imds-throttled.toml",
+        "--timeline-until",
+        "0s",
+    ];
+    args.extend(READ_OBJ);
+    let (code, r) = doctor(&args);
+    assert_eq!(cause(&r), "imds_failure", "{r:#}");
+    assert_eq!(code, 1);
+    assert_eq!(r["evidence"]["imds"]["role_get"]["status"], 429);
+    assert_eq!(r["evidence"]["probe"]["detail"], "imds_throttled");
+    assert!(evidence_text(&r).contains("429"), "{r:#}");
+}
+
+#[test]
 fn fix_applies_a_journaled_grant_and_the_request_turns_allowed() {
     let journal = std::env::temp_dir().join(format!(
         "iamstorm-doctor-fix-{}.journal.jsonl",
@@ -353,6 +370,7 @@ fn real_aws_path_uses_the_default_chain_and_imds_only() {
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("iamstorm sim starts");
     let stdout = child.stdout.take().expect("piped stdout");
