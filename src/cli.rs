@@ -147,6 +147,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_duration_arg)]
         imds_association_lag: Option<Duration>,
     },
+    /// Diagnose an AccessDenied the runbook's way (identity, simulation,
+    /// policies, trust, profile, IMDS, throttling, propagation) and print
+    /// the cause with its evidence; exit 0 when no problem is found, 1 when
+    /// a cause is.
+    Doctor(crate::doctor::DoctorArgs),
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
     /// Re-render a run's reports (summary.txt, junit.xml, report.md,
@@ -206,6 +211,7 @@ pub fn main(cli: Cli) -> ExitCode {
     init_tracing();
     let exit = match cli.command {
         Command::Validate { scenario } => validate(&scenario),
+        Command::Doctor(args) => block_on(crate::doctor::run(args)),
         Command::Report {
             dir,
             out,

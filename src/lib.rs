@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod chaos;
 pub mod cli;
 pub mod compare;
+pub mod doctor;
 pub mod exit;
 pub mod fleet;
 pub mod guard;

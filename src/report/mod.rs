@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod doctor;
 pub mod events;
 pub mod hlog;
 pub mod html;

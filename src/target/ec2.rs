@@ -55,6 +55,16 @@ impl Ec2Client {
         }
     }
 
+    /// A client signing with `creds` as they are (a session token included:
+    /// the default chain on an instance yields temporary credentials).
+    pub fn with_credentials(endpoint: &str, region: &str, creds: Credentials) -> Self {
+        Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            region: region.to_owned(),
+            creds,
+        }
+    }
+
     /// `Action=action` with `params`; the XML body on 2xx, `Code: message` otherwise.
     pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, String> {
         let body = form_urlencoded::Serializer::new(String::new())
