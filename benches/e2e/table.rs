@@ -190,7 +190,9 @@ pub(crate) fn render(m: &Measured) -> String {
     let build = recorded_row("build.md", "iamstorm (release, cold");
     out.push_str(&row(
         "9. Cold `cargo build --release` (from `build.md`, measured separately)",
-        build.as_ref().map_or_else(|| "not recorded".to_owned(), |(v, _)| v.clone()),
+        build
+            .as_ref()
+            .map_or_else(|| "not recorded".to_owned(), |(v, _)| v.clone()),
         "≤ 8 min",
         build.map(|(_, pass)| pass),
     ));
