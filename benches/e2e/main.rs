@@ -289,6 +289,14 @@ async fn compare(dir: &Path, settings: Settings) -> Measured {
         window,
     )
     .await;
+    eprintln!("measuring: the same SDK loop against the minimal hyper server");
+    let bare_minimal = get_loop(
+        s3_client(&format!("http://127.0.0.1:{port}"), false, sim.instance_creds()),
+        "bench",
+        minimal.pid(),
+        window,
+    )
+    .await;
     eprintln!("measuring: bare SDK GetObject loop, lean config");
     let lean = get_loop(
         s3_client(endpoint, true, sim.instance_creds()),
@@ -327,6 +335,7 @@ async fn compare(dir: &Path, settings: Settings) -> Measured {
         window,
         unsigned,
         bare,
+        bare_minimal,
         lean,
         engine,
         raw,

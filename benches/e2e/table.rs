@@ -20,6 +20,9 @@ pub(crate) struct Measured {
     pub(crate) window: Duration,
     pub(crate) unsigned: Window,
     pub(crate) bare: Window,
+    /// The same SDK loop against the minimal server: equal requests, equal
+    /// concurrency, so the servers' CPU per request compares like for like.
+    pub(crate) bare_minimal: Window,
     pub(crate) lean: Window,
     pub(crate) engine: Window,
     pub(crate) raw: Window,
@@ -35,6 +38,7 @@ impl Measured {
         let mut streams = vec![
             ("unsigned", self.unsigned),
             ("bare SDK", self.bare),
+            ("bare SDK → minimal server", self.bare_minimal),
             ("lean SDK", self.lean),
             ("iamstorm SDK engine", self.engine),
             ("iamstorm raw engine", self.raw),
@@ -49,6 +53,7 @@ pub(crate) fn render(m: &Measured) -> String {
         window,
         unsigned,
         bare,
+        bare_minimal,
         lean,
         engine,
         raw,
@@ -106,10 +111,20 @@ pub(crate) fn render(m: &Measured) -> String {
         "≥ 0.5×",
         Some(r3b >= 0.5),
     ));
-    let r4 = bare.server_us() / unsigned.server_us();
+    // Like for like: the same SDK GetObject loop (same request bytes,
+    // same concurrency) against each server. Against the unsigned loop's
+    // 100k+ req/s the minimal server amortizes its wake-ups over far more
+    // requests, so that ratio is given alongside, not judged.
+    let r4 = bare.server_us() / bare_minimal.server_us();
     out.push_str(&row(
-        "4. The double's CPU/request (SigV4 + IAM + throttling + routing) vs a minimal hyper server's",
-        format!("{:.1} µs vs {:.1} µs = {r4:.2}×", bare.server_us(), unsigned.server_us()),
+        "4. The double's CPU/request (SigV4 + IAM + throttling + routing) vs a minimal hyper server's, same SDK client",
+        format!(
+            "{:.1} µs vs {:.1} µs = {r4:.2}× (vs the minimal server under the unsigned loop, {:.1} µs: {:.2}×)",
+            bare.server_us(),
+            bare_minimal.server_us(),
+            unsigned.server_us(),
+            bare.server_us() / unsigned.server_us()
+        ),
         "≤ 1.5×",
         Some(r4 <= 1.5),
     ));
@@ -209,6 +224,7 @@ pub(crate) fn render(m: &Measured) -> String {
     };
     stream("unsigned GET → minimal hyper server", unsigned);
     stream("bare SDK GetObject (default config) → double", bare);
+    stream("bare SDK GetObject (default config) → minimal hyper server", bare_minimal);
     stream("bare SDK GetObject (lean config) → double", lean);
     stream("iamstorm SDK engine (whole run) → double", engine);
     stream("iamstorm raw engine (whole run) → double", raw);
