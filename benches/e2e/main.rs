@@ -291,7 +291,11 @@ async fn compare(dir: &Path, settings: Settings) -> Measured {
     .await;
     eprintln!("measuring: the same SDK loop against the minimal hyper server");
     let bare_minimal = get_loop(
-        s3_client(&format!("http://127.0.0.1:{port}"), false, sim.instance_creds()),
+        s3_client(
+            &format!("http://127.0.0.1:{port}"),
+            false,
+            sim.instance_creds(),
+        ),
         "bench",
         minimal.pid(),
         window,

@@ -224,7 +224,10 @@ pub(crate) fn render(m: &Measured) -> String {
     };
     stream("unsigned GET → minimal hyper server", unsigned);
     stream("bare SDK GetObject (default config) → double", bare);
-    stream("bare SDK GetObject (default config) → minimal hyper server", bare_minimal);
+    stream(
+        "bare SDK GetObject (default config) → minimal hyper server",
+        bare_minimal,
+    );
     stream("bare SDK GetObject (lean config) → double", lean);
     stream("iamstorm SDK engine (whole run) → double", engine);
     stream("iamstorm raw engine (whole run) → double", raw);

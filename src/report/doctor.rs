@@ -161,7 +161,10 @@ pub fn text(r: &DoctorReport) -> String {
             } else {
                 role.policies
                     .iter()
-                    .map(|p| format!("{} ({} statements)", p.policy, p.statements))
+                    .map(|p| {
+                        let plural = if p.statements == 1 { "" } else { "s" };
+                        format!("{} ({} statement{plural})", p.policy, p.statements)
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             }
