@@ -222,13 +222,22 @@ pub fn authorize(
             name,
         });
     }
-    let derived = principal_keys(snapshot, principal, facts.now);
+    // The context keys (a dozen owned strings) only matter to conditions
+    // and policy variables; most requests' policies have neither.
+    let reads_keys = policies.iter().any(|p| p.document.reads_context_keys());
+    let derived = if reads_keys {
+        principal_keys(snapshot, principal, facts.now)
+    } else {
+        Vec::new()
+    };
     let mut ctx = RequestContext::new(&principal_arn, action, resource);
     for (key, value) in &derived {
         ctx.keys.insert(key, value);
     }
-    for (key, value) in &facts.keys {
-        ctx.keys.insert(key, value);
+    if reads_keys {
+        for (key, value) in &facts.keys {
+            ctx.keys.insert(key, value);
+        }
     }
     let decision = eval::evaluate(&policies, &ctx);
     if is_root && !matches!(decision, Decision::ExplicitDeny(_)) {
@@ -381,6 +390,62 @@ mod tests {
         );
         assert_eq!(get("aws:EpochTime"), Some("1700000000"));
         assert_eq!(get("aws:CurrentTime"), Some("2023-11-14T22:13:20Z"));
+    }
+
+    /// The context keys are skipped for policies that cannot read them;
+    /// policies that can still see every key.
+    #[test]
+    fn context_keys_reach_conditions_and_variables_and_plain_policies_need_none() {
+        let with_inline = |doc: &str| {
+            let mut snap = (*snapshot()).clone();
+            let mut role = (*snap.roles["r"]).clone();
+            let doc = crate::sim::iam::policy::parse_policy(
+                doc,
+                crate::sim::iam::policy::PolicyKind::Identity,
+            )
+            .expect("policy");
+            role.inline.insert(
+                "p".to_owned(),
+                Arc::new(crate::sim::iam::store::InlinePolicy {
+                    name: "p".to_owned(),
+                    text: String::new(),
+                    doc,
+                }),
+            );
+            snap.roles.insert("r".to_owned(), Arc::new(role));
+            snap
+        };
+        let principal = Principal::role_session("123456789012", "r", "i-1");
+        let allowed = |snap: &Snapshot, resource: &str| {
+            authorize(
+                snap,
+                &principal,
+                "s3:GetObject",
+                resource,
+                &RequestFacts::default(),
+            )
+            .deny
+            .is_none()
+        };
+        // A policy variable: the role's tag team=red.
+        let variable = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:PrincipalTag/team}/*"}]}"#;
+        let snap = with_inline(variable);
+        assert!(snap.roles["r"].inline["p"].doc.reads_context_keys());
+        assert!(allowed(&snap, "arn:aws:s3:::b/red/x"));
+        assert!(!allowed(&snap, "arn:aws:s3:::b/blue/x"));
+        // A condition on the same key.
+        let condition = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/cost":"42"}}}]}"#;
+        let snap = with_inline(condition);
+        assert!(snap.roles["r"].inline["p"].doc.reads_context_keys());
+        assert!(allowed(&snap, "arn:aws:s3:::b/any"));
+        let other = condition.replace("\"42\"", "\"7\"");
+        assert!(!allowed(&with_inline(&other), "arn:aws:s3:::b/any"));
+        // Neither: no keys are read, and the decision is the same.
+        let plain = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        let snap = with_inline(plain);
+        assert!(!snap.roles["r"].inline["p"].doc.reads_context_keys());
+        assert!(allowed(&snap, "arn:aws:s3:::b/x"));
+        assert!(!allowed(&snap, "arn:aws:s3:::c/x"));
     }
 
     #[test]

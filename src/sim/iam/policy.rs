@@ -159,6 +159,22 @@ pub struct PolicyDocument {
     pub statements: Vec<Statement>,
 }
 
+impl PolicyDocument {
+    /// Whether evaluating it can read request context keys: a `Condition`
+    /// block, or a policy variable in a `Resource`/`NotResource` (actions
+    /// and principals take none). When no policy of a request does, its
+    /// keys need not be built.
+    pub fn reads_context_keys(&self) -> bool {
+        self.statements.iter().any(|st| {
+            !st.conditions.is_empty()
+                || st
+                    .resource
+                    .as_ref()
+                    .is_some_and(|r| r.patterns.iter().any(|t| !t.pieces.is_empty()))
+        })
+    }
+}
+
 /// `Allow` or `Deny`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Effect {
