@@ -526,3 +526,19 @@ async fn the_double_answers_hostile_requests_and_keeps_serving() {
     assert_eq!(raw, Some(413), "{err:?}");
     assert!(health(&addr).contains("\"ok\":true"));
 }
+
+/// `iamstorm sim --no-admin`: `/_iamstorm/` answers 404 with a reason, the
+/// AWS APIs keep working.
+#[tokio::test]
+async fn the_double_without_admin_answers_404_and_serves_aws() {
+    let sim = Sim::start_with(None, &["--no-admin"]);
+    let addr = sim.url().trim_start_matches("http://").to_owned();
+    let answer = health(&addr);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("--no-admin"), "{answer}");
+    sim.iam()
+        .list_roles()
+        .send()
+        .await
+        .expect("IAM still served");
+}
