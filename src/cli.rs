@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::exit::Exit;
 use crate::run::{RunOptions, run_scenario};
 
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(
     name = "iamstorm",
     version,
@@ -22,7 +22,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Subcommand, Debug)]
+// No `Debug`: `sim` holds a secret key (see `SimOptions`' redacting `Debug`).
+#[derive(Subcommand)]
 pub enum Command {
     /// Run a scenario against the embedded AWS double and write results/<run-id>/.
     Run {
@@ -119,9 +120,32 @@ pub enum Command {
     },
     /// Serve the AWS double standalone (S3, STS, IAM, EC2, IMDS, admin API) until Ctrl-C.
     Sim {
-        /// Listen address; loopback by default.
+        /// Listen address; loopback by default. Any other address is served
+        /// with a warning: whoever reaches it can use the admin keys.
         #[arg(long, default_value = "127.0.0.1:4566")]
         listen: SocketAddr,
+        /// Turn the admin API (`/_iamstorm/`) off once seeded: clients then
+        /// see a plain AWS endpoint (no instances, no ground truth).
+        #[arg(long)]
+        no_admin: bool,
+        /// Serve the admin API to non-loopback peers too (refused by default).
+        #[arg(long, conflicts_with = "no_admin")]
+        admin_allow_remote: bool,
+        /// Largest S3 object accepted, e.g. "64MiB" (default); larger bodies
+        /// get S3's `EntityTooLarge`.
+        #[arg(long, value_parser = parse_bytes_arg)]
+        max_object_bytes: Option<u64>,
+        /// Total bytes the object store may hold (default "1GiB").
+        #[arg(long, value_parser = parse_bytes_arg)]
+        max_store_bytes: Option<u64>,
+        /// Largest STS/IAM/EC2 Query request body (default "1MiB"); larger
+        /// ones get `413 RequestEntityTooLarge`.
+        #[arg(long, value_parser = parse_bytes_arg)]
+        max_body_bytes: Option<u64>,
+        /// Most connections open at once on the edge port (default 8192);
+        /// more wait in the kernel's accept queue.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: Option<u32>,
         /// Seed for the propagation model and ids (default: the scenario's, else 1).
         #[arg(long)]
         seed: Option<u64>,
@@ -294,6 +318,12 @@ pub fn main(cli: Cli) -> ExitCode {
         } => block_on(crate::rollback_cmd::run(journal, endpoint_url)),
         Command::Sim {
             listen,
+            no_admin,
+            admin_allow_remote,
+            max_object_bytes,
+            max_store_bytes,
+            max_body_bytes,
+            max_connections,
             seed,
             access_key_id,
             secret_access_key,
@@ -303,6 +333,14 @@ pub fn main(cli: Cli) -> ExitCode {
             imds_association_lag,
         } => block_on(serve_sim(SimOptions {
             listen,
+            limits: crate::sim_cmd::SimLimits {
+                no_admin,
+                admin_allow_remote,
+                max_object_bytes,
+                max_store_bytes,
+                max_body_bytes,
+                max_connections: max_connections.map(|c| c as usize),
+            },
             seed,
             access_key_id,
             secret_access_key,
@@ -313,6 +351,38 @@ pub fn main(cli: Cli) -> ExitCode {
         })),
     };
     exit.into()
+}
+
+/// A byte size: a whole number with an optional unit (B, KB, MB, GB,
+/// KiB, MiB, GiB), e.g. "64MiB".
+pub fn parse_bytes_arg(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: write a whole number of bytes with an optional unit, e.g. \"64MiB\""))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "invalid size {text:?}: unknown unit {other:?} (use B, KB, MB, GB, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    match number.checked_mul(scale) {
+        Some(0) => Err(format!("invalid size {text:?}: it must be greater than 0")),
+        Some(n) => Ok(n),
+        None => Err(format!("invalid size {text:?}: it is too large")),
+    }
 }
 
 fn parse_target_kind(text: &str) -> Result<crate::scenario::TargetKind, String> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::chaos::{self, ChangeRecord};
@@ -252,15 +253,31 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     for w in crate::scenario::plausibility::warnings(scenario) {
         eprintln!("warning: {w}");
     }
-
-    let target = match rails.kind {
-        TargetKind::Sim => Target::embedded(sim_config(scenario, seed))
-            .await
-            .map_err(|e| target_error(format!("cannot start the embedded double: {e}")))?,
-        kind => Target::connect(kind, rails.endpoint_url.clone(), rails.region.clone())
-            .await
-            .map_err(target_error)?,
+    // From here a signal ends the run with results written (exit 130): before
+    // the load starts they say so and hold no requests.
+    let mut shutdown = crate::cli::ShutdownSignal::install();
+    let before_load = BeforeLoad {
+        scenario,
+        out_dir: &out_dir,
+        id: &id,
+        seed,
     };
+
+    let started_target = unless_interrupted(&mut shutdown, async {
+        match rails.kind {
+            TargetKind::Sim => Target::embedded(sim_config(scenario, seed))
+                .await
+                .map_err(|e| target_error(format!("cannot start the embedded double: {e}"))),
+            kind => Target::connect(kind, rails.endpoint_url.clone(), rails.region.clone())
+                .await
+                .map_err(target_error),
+        }
+    })
+    .await;
+    let Some(target) = started_target else {
+        return before_load.interrupted("while the target was being reached");
+    };
+    let target = target?;
     // Shared with the timeline, which launches instances on scale-out.
     let target = Arc::new(target);
     say(format!("target: {}", target.describe()));
@@ -324,18 +341,31 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     let operator = clients::operator_config(&target);
     let iam = clients::iam(&operator);
     let s3_operator = clients::s3(&operator);
-    if rails.kind == TargetKind::Aws {
-        setup::verify(scenario, &iam, &s3_operator)
-            .await
-            .map_err(target_error)?;
-    } else {
-        setup::apply(scenario, &iam, &s3_operator)
-            .await
-            .map_err(target_error)?;
-    }
-    if let Some(admin) = target.double_admin() {
-        admin.converge().await.map_err(target_error)?;
-    }
+    say(format!(
+        "setup: {} roles, {} buckets",
+        scenario.roles.len(),
+        scenario.buckets.len()
+    ));
+    let set_up = unless_interrupted(&mut shutdown, async {
+        if rails.kind == TargetKind::Aws {
+            setup::verify(scenario, &iam, &s3_operator)
+                .await
+                .map_err(target_error)?;
+        } else {
+            setup::apply(scenario, &iam, &s3_operator)
+                .await
+                .map_err(target_error)?;
+        }
+        if let Some(admin) = target.double_admin() {
+            admin.converge().await.map_err(target_error)?;
+        }
+        Ok::<(), RunError>(())
+    })
+    .await;
+    let Some(set_up) = set_up else {
+        return before_load.interrupted("during setup");
+    };
+    set_up?;
     let journal = if rails.journaled() {
         let path = out_dir.join(guard::journal::JOURNAL_FILE);
         let header = guard::journal::Header::new(
@@ -370,9 +400,16 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         })
         .collect();
     let sdk = SdkSettings::from(&scenario.sdk);
-    let launched = fleet::launch(&target, &groups, &sdk)
-        .await
-        .map_err(target_error)?;
+    say(format!(
+        "fleet: launching {} instances",
+        groups.iter().map(|g| g.instances).sum::<u32>()
+    ));
+    let Some(launched) =
+        unless_interrupted(&mut shutdown, fleet::launch(&target, &groups, &sdk)).await
+    else {
+        return before_load.interrupted("while the fleet booted");
+    };
+    let launched = launched.map_err(target_error)?;
     let booted = launched
         .iter()
         .filter(|i| i.boot.outcome.class == crate::observe::outcome::OutcomeClass::Ok)
@@ -399,7 +436,11 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     // Shards start together: every one waits for --start-at here.
     let start_line = match &opts.shard {
         Some(shard) => {
-            let line = shard.start_line(&clients::sts(&operator)).await;
+            let Some(line) =
+                unless_interrupted(&mut shutdown, shard.start_line(&clients::sts(&operator))).await
+            else {
+                return before_load.interrupted("while waiting for --start-at");
+            };
             if let Some(o) = line.offset {
                 say(format!(
                     "clock: the target's clock is {:+.1} ms from ours (±{:.1} ms)",
@@ -535,7 +576,6 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
         change_tx,
         stop_rx.clone(),
     ));
-    let mut shutdown = crate::cli::ShutdownSignal::install();
     say(format!(
         "load: {} entries for {:?}",
         entries.len(),
@@ -754,11 +794,66 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             say(format!("results: uploaded {what}"));
         }
     }
+    // A signal after the load (while restoring or writing) let the results
+    // be finished; it still ends the process as interrupted.
+    let interrupted = interrupted || shutdown.recv().now_or_never().is_some();
     Ok(RunOutcome {
         out_dir,
         summary,
         interrupted,
     })
+}
+
+/// `work`, unless SIGINT/SIGTERM comes first (`None`; `work` is dropped).
+async fn unless_interrupted<T>(
+    shutdown: &mut crate::cli::ShutdownSignal,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = shutdown.recv() => None,
+    }
+}
+
+/// What a run interrupted before its load needs to write its results.
+struct BeforeLoad<'a> {
+    scenario: &'a Scenario,
+    out_dir: &'a Path,
+    id: &'a str,
+    seed: u64,
+}
+
+impl BeforeLoad<'_> {
+    /// Writes the results of a run that sent no load — every file, each
+    /// atomically, a verdict line saying when the signal came — and ends the
+    /// run as interrupted. Nothing was journaled yet: the timeline starts
+    /// with the load.
+    fn interrupted(&self, when: &str) -> Result<RunOutcome, RunError> {
+        let entries = plan_entries(self.scenario);
+        let mut metrics = Metrics::new(entries.iter().map(|e| e.name.clone()).collect(), INTERVAL);
+        metrics.finish();
+        let info = RunInfo {
+            run_id: self.id.to_owned(),
+            seed: self.seed,
+            scenario: self.scenario.name.clone(),
+            duration: Duration::ZERO,
+            op_apis: entries.iter().map(|e| e.op.as_str().to_owned()).collect(),
+        };
+        let mut summary = Summary::build(info, &metrics, &[]);
+        summary.verdict_lines.insert(
+            0,
+            format!("The run was interrupted {when}, before any load was sent."),
+        );
+        report::write_all(self.out_dir, &summary, &metrics).map_err(|e| RunError {
+            exit: Exit::BadInput,
+            message: format!("cannot write results to {}: {e}", self.out_dir.display()),
+        })?;
+        Ok(RunOutcome {
+            out_dir: self.out_dir.to_path_buf(),
+            summary,
+            interrupted: true,
+        })
+    }
 }
 
 fn plan_entries(scenario: &Scenario) -> Vec<EntryPlan> {

@@ -18,10 +18,11 @@ use crate::sim::SimConfig;
 use crate::target::Target;
 use crate::target::clients::{self, SdkSettings};
 
-/// What `iamstorm sim` was asked to serve.
-#[derive(Clone, Debug)]
+/// What `iamstorm sim` was asked to serve. Its `Debug` redacts the secret key.
+#[derive(Clone)]
 pub struct SimOptions {
     pub listen: SocketAddr,
+    pub limits: SimLimits,
     pub seed: Option<u64>,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -29,6 +30,32 @@ pub struct SimOptions {
     pub instance_credentials_ttl: Option<Duration>,
     pub imds_rotate_before: Option<Duration>,
     pub imds_association_lag: Option<Duration>,
+}
+
+impl std::fmt::Debug for SimOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimOptions")
+            .field("listen", &self.listen)
+            .field("limits", &self.limits)
+            .field("seed", &self.seed)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("scenario", &self.scenario)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The standalone double's exposure and size limits (`None`: the default).
+#[derive(Clone, Debug, Default)]
+pub struct SimLimits {
+    /// Close the admin API once seeded.
+    pub no_admin: bool,
+    /// Serve the admin API to non-loopback peers.
+    pub admin_allow_remote: bool,
+    pub max_object_bytes: Option<u64>,
+    pub max_store_bytes: Option<u64>,
+    pub max_body_bytes: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 /// Seed used when neither `--seed` nor the scenario names one.
@@ -58,6 +85,20 @@ fn config(opts: &SimOptions, scenario: Option<&Scenario>) -> SimConfig {
     }
     if let Some(lag) = opts.imds_association_lag {
         config.imds_association_lag = lag;
+    }
+    let limits = &opts.limits;
+    config.admin_allow_remote = limits.admin_allow_remote;
+    if let Some(n) = limits.max_object_bytes {
+        config.max_object_bytes = n;
+    }
+    if let Some(n) = limits.max_store_bytes {
+        config.max_store_bytes = n;
+    }
+    if let Some(n) = limits.max_body_bytes {
+        config.max_query_body_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = limits.max_connections {
+        config.max_connections = n;
     }
     config
 }
@@ -140,7 +181,12 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     let (listen, seed) = (config.listen, config.seed);
     if !listen.ip().is_loopback() {
         eprintln!(
-            "warning: serving the double on {listen}, which is not a loopback address: anyone who can reach it can use the admin keys"
+            "warning: serving the double on {listen}, which is not a loopback address: anyone who can reach it can use the admin keys{}",
+            if config.admin_allow_remote {
+                ", and the admin API (--admin-allow-remote)"
+            } else {
+                " (the admin API still answers loopback peers only)"
+            }
         );
     }
     let target = match Target::embedded(config).await {
@@ -162,10 +208,16 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     // Listen before announcing readiness, so a signal sent right after the
     // exports are read is not lost.
     let mut shutdown = ShutdownSignal::install();
+    let admin = if opts.limits.no_admin {
+        // Seeding used it; from here the double is a plain AWS endpoint.
+        target.close_embedded_admin();
+        "off (--no-admin)".to_owned()
+    } else {
+        target.embedded_admin().base().to_string()
+    };
     println!(
-        "# iamstorm double on {} (seed {seed}); admin API {}",
+        "# iamstorm double on {} (seed {seed}); admin API {admin}",
         target.endpoint_url.as_deref().unwrap_or_default(),
-        target.embedded_admin().base()
     );
     for l in &launched {
         println!(

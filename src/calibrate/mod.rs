@@ -411,7 +411,7 @@ fn write_model(out: &Path, c: &Calibration) -> Result<(), CalibrateError> {
             )
         })?;
     }
-    std::fs::write(out, render_model(c)).map_err(|e| {
+    crate::report::write_atomic(out, |w| w.write_all(render_model(c).as_bytes())).map_err(|e| {
         error(
             format!("cannot write {}: {e}", out.display()),
             "pick another --out",

@@ -387,7 +387,7 @@ pub fn run(opts: &CompareOptions) -> Exit {
     );
     print!("{text}");
     if let Some(out) = &opts.out
-        && let Err(e) = std::fs::write(out, &text)
+        && let Err(e) = crate::report::write_atomic(out, |w| w.write_all(text.as_bytes()))
     {
         eprintln!("error: cannot write {}: {e}", out.display());
         return Exit::BadInput;

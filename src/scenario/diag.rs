@@ -32,6 +32,9 @@ pub struct Diagnostic {
     pub width: u32,
 }
 
+/// Characters of a source line shown on each side of the column.
+const SNIPPET_CONTEXT_CHARS: usize = 80;
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -42,18 +45,30 @@ impl fmt::Display for Diagnostic {
         if let Some(source_line) = &self.source_line {
             let number = self.line.to_string();
             let gutter = " ".repeat(number.len());
+            // A minified or generated file can have one line of megabytes:
+            // show a window of it around the column, marked with `…`.
+            let col = self.col.saturating_sub(1) as usize;
+            let skip = col.saturating_sub(SNIPPET_CONTEXT_CHARS);
+            let total = source_line.chars().count();
+            let take = SNIPPET_CONTEXT_CHARS * 2;
+            let shown: String = source_line.chars().skip(skip).take(take).collect();
+            let (head, tail) = (
+                if skip > 0 { "…" } else { "" },
+                if skip + take < total { "…" } else { "" },
+            );
             // Keep tabs as tabs in the padding so the caret lines up the way
             // the terminal renders the source line.
-            let pad: String = source_line
+            let pad: String = head
                 .chars()
-                .take(self.col.saturating_sub(1) as usize)
+                .chain(source_line.chars().skip(skip).take(col - skip))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
+            let width = (self.width.max(1) as usize).min(take + skip - col).max(1);
             write!(
                 f,
-                "\n{gutter} |\n{number} | {source_line}\n{gutter} | {pad}"
+                "\n{gutter} |\n{number} | {head}{shown}{tail}\n{gutter} | {pad}"
             )?;
-            write!(f, "{}", "^".repeat(self.width.max(1) as usize))?;
+            write!(f, "{}", "^".repeat(width))?;
         }
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;

@@ -1313,6 +1313,14 @@ impl Validator<'_> {
                 Some(self.int::<u16>(s, "status", 400..=599, "an HTTP error status, e.g. 503")?)
             }
         };
+        if let Some(service) = raw.service.as_ref().filter(|s| s.get_ref() == "imds") {
+            self.error(
+                service.span(),
+                "[[sim.faults]] cannot target service \"imds\"",
+                crate::sim::faults::IMDS_FAULTS_REFUSED,
+            );
+            return None;
+        }
         let text = |t: &Option<Text>| t.as_ref().map(|t| t.get_ref().clone());
         let spec = FaultSpec {
             kind,
@@ -1596,6 +1604,22 @@ impl Validator<'_> {
                 ))
             }
         };
+        // Checked with the grammar IAM applies on write, so a document IAM
+        // would refuse is reported here, with its place in the scenario,
+        // not as a failed setup call against the target.
+        let grammar = match problem {
+            Some(_) => None,
+            None => iam_grammar_problem(file.text(), what),
+        };
+        if let Some(why) = grammar {
+            self.error(
+                reference.span(),
+                format!("{what} {} is not a valid IAM policy: {why}", path.display()),
+                "IAM refuses this document (MalformedPolicyDocument); see https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html",
+            );
+            self.documents.insert(path, Document::Reported);
+            return None;
+        }
         match problem {
             None => {
                 let json = file.text().to_owned();
@@ -2436,6 +2460,27 @@ fn bucket_name_problem(name: &str) -> Option<&'static str> {
         return Some("must not end with a suffix S3 reserves (-s3alias, --ol-s3)");
     }
     None
+}
+
+/// Why IAM would refuse `text` as the kind of policy `what` names: a trust
+/// policy, or an identity or resource (bucket) policy — a policy file may be
+/// either, so it passes when one grammar accepts it.
+fn iam_grammar_problem(text: &str, what: &str) -> Option<String> {
+    use crate::sim::iam::policy::{PolicyKind, parse_policy};
+    let describe = |e: crate::sim::iam::policy::PolicyError| match e.detail() {
+        "" => e.message().to_owned(),
+        detail => format!("{} ({detail})", e.message()),
+    };
+    if what.starts_with("trust") {
+        return parse_policy(text, PolicyKind::Trust).err().map(describe);
+    }
+    match parse_policy(text, PolicyKind::Identity) {
+        Ok(_) => None,
+        Err(identity) => match parse_policy(text, PolicyKind::Resource) {
+            Ok(_) => None,
+            Err(_) => Some(describe(identity)),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -703,7 +703,7 @@ rate = 1
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
                 dir.join("p.json"),
-                r#"{"Version":"2012-10-17","Statement":[]}"#,
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
             )
             .unwrap();
             Self(dir)

@@ -66,6 +66,15 @@ pub fn refuse_remote(peer: SocketAddr) -> Response<Bytes> {
     )
 }
 
+/// The answer when the admin API is off (`iamstorm sim --no-admin`): a 404,
+/// so a harness probing `/_iamstorm/health` sees a plain AWS endpoint.
+pub fn closed() -> Response<Bytes> {
+    error(
+        StatusCode::NOT_FOUND,
+        "the admin API is off (iamstorm sim --no-admin)",
+    )
+}
+
 /// Largest admin request body.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Most request ids one `POST requests/lookup` answers.

@@ -180,6 +180,9 @@ pub async fn handle(
 ) -> Result<Response<s3s::Body>, ConnectionReset> {
     let connection = req.extensions().get::<Connection>().copied();
     if req.uri().path().starts_with(admin::PREFIX) {
+        if !state.admin_open.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(admin::closed().map(s3s::Body::from));
+        }
         if let Some(c) = connection
             && !admin::peer_allowed(c.peer, state.config.admin_allow_remote)
         {

@@ -53,7 +53,7 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     pub id: u64,
-    /// `None`: every service (`s3`, `sts`, `iam`).
+    /// `None`: every service (`s3`, `sts`, `iam`; never IMDS).
     pub service: Option<String>,
     /// API name such as `GetObject`; `None`: every API.
     pub action: Option<String>,
@@ -303,6 +303,9 @@ impl FaultSpec {
         };
         let name = |v: Option<String>| v.filter(|s| s != "*" && !s.is_empty());
         let service = name(self.service);
+        if service.as_deref() == Some("imds") {
+            return Err(IMDS_FAULTS_REFUSED.to_owned());
+        }
         if let Some(s) = &service
             && !SERVICES.contains(&s.as_str())
         {
@@ -326,8 +329,13 @@ impl FaultSpec {
     }
 }
 
-/// Services a rule can name.
-pub const SERVICES: &[&str] = &["s3", "sts", "iam", "imds"];
+/// Services a rule can name. IMDS is not one: its listeners are per
+/// instance and have their own failure knobs ([`IMDS_FAULTS_REFUSED`]).
+pub const SERVICES: &[&str] = &["s3", "sts", "iam"];
+
+/// Why a rule naming `imds` is refused: the edge applies rules, and IMDS
+/// requests never reach the edge.
+pub const IMDS_FAULTS_REFUSED: &str = "service \"imds\" cannot take fault rules: IMDS is served per instance, outside the edge where rules apply; use the [[timeline]] actions `imds-outage` (refuse, hang, 500s) and `imds-throttle` instead";
 
 fn default_message(code: &str) -> String {
     match code {

@@ -39,6 +39,19 @@ pub struct SimHandle {
     pub admin_access_key_id: String,
     pub admin_secret_access_key: String,
     shutdown: watch::Sender<bool>,
+    state: Arc<state::SimState>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("endpoint", &self.endpoint)
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("admin_access_key_id", &self.admin_access_key_id)
+            .field("admin_secret_access_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimHandle {
@@ -50,6 +63,14 @@ impl SimHandle {
     /// `http://127.0.0.1:PORT/_iamstorm/` — the admin API root.
     pub fn admin_url(&self) -> String {
         format!("http://{}{}", self.endpoint, admin::PREFIX)
+    }
+
+    /// Stops serving `/_iamstorm/` (answered 404 from now on): a double
+    /// seeded through its admin API can then be served without it.
+    pub fn close_admin(&self) {
+        self.state
+            .admin_open
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     /// Stops accepting connections on every listener.
@@ -77,9 +98,12 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let s3_service = builder.build();
 
     let st = state.clone();
-    tokio::spawn(server::serve(listener, rx, move |req| {
-        edge::handle(st.clone(), s3_service.clone(), req)
-    }));
+    tokio::spawn(server::serve(
+        listener,
+        rx,
+        config.max_connections,
+        move |req| edge::handle(st.clone(), s3_service.clone(), req),
+    ));
     Ok(SimHandle {
         endpoint,
         account_id: config.account_id,
@@ -87,5 +111,6 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
         admin_access_key_id: config.admin_access_key_id,
         admin_secret_access_key: config.admin_secret_access_key,
         shutdown: tx,
+        state,
     })
 }

@@ -16,8 +16,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-/// At most this many connections per listener; further clients wait in the
-/// kernel's accept queue (as a busy server's would).
+/// Default cap on connections per listener (`SimConfig::max_connections`);
+/// further clients wait in the kernel's accept queue (as a busy server's would).
 pub const MAX_CONNECTIONS: usize = 8192;
 
 /// The connection a request arrived on (a request extension).
@@ -30,11 +30,13 @@ pub struct Connection {
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
-/// Serves `handler` on `listener` until `shutdown` turns true. A handler
-/// error closes the connection without a response (an injected reset).
+/// Serves `handler` on `listener` until `shutdown` turns true, with at most
+/// `max_connections` open at once. A handler error closes the connection
+/// without a response (an injected reset).
 pub async fn serve<F, Fut, B, E>(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
+    max_connections: usize,
     handler: F,
 ) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -43,7 +45,7 @@ pub async fn serve<F, Fut, B, E>(
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },

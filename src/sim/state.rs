@@ -23,8 +23,8 @@ pub const EXAMPLE_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 pub const EXAMPLE_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
 /// Everything the double can be configured with. `Default` is what
-/// `iamstorm sim` serves.
-#[derive(Clone, Debug)]
+/// `iamstorm sim` serves. Its `Debug` redacts the admin secret key.
+#[derive(Clone)]
 pub struct SimConfig {
     /// Edge listener (S3, STS, IAM, admin API). Port 0 picks a free port.
     pub listen: SocketAddr,
@@ -70,6 +70,46 @@ pub struct SimConfig {
     pub new_credential_lag: Duration,
     /// Serve the admin API to non-loopback peers too (default: refuse them).
     pub admin_allow_remote: bool,
+    /// Serve the admin API at all (`iamstorm sim --no-admin` closes it once
+    /// seeded: [`crate::sim::SimHandle::close_admin`]).
+    pub admin_enabled: bool,
+    /// At most this many open connections on the edge listener; more wait
+    /// in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("listen", &self.listen)
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("seed", &self.seed)
+            .field("admin_access_key_id", &self.admin_access_key_id)
+            .field("admin_secret_access_key", &"<redacted>")
+            .field("propagation", &self.propagation)
+            .field("quotas", &self.quotas)
+            .field("instance_credentials_ttl", &self.instance_credentials_ttl)
+            .field(
+                "instance_credentials_rotate_before",
+                &self.instance_credentials_rotate_before,
+            )
+            .field("imds_association_lag", &self.imds_association_lag)
+            .field("imds_token_ttl_max", &self.imds_token_ttl_max)
+            .field("imds_http_tokens_required", &self.imds_http_tokens_required)
+            .field("imds_hop_limit", &self.imds_hop_limit)
+            .field("truth_capacity", &self.truth_capacity)
+            .field("max_object_bytes", &self.max_object_bytes)
+            .field("max_store_bytes", &self.max_store_bytes)
+            .field("s3_min_part_bytes", &self.s3_min_part_bytes)
+            .field("max_query_body_bytes", &self.max_query_body_bytes)
+            .field("max_instances", &self.max_instances)
+            .field("new_credential_lag", &self.new_credential_lag)
+            .field("admin_allow_remote", &self.admin_allow_remote)
+            .field("admin_enabled", &self.admin_enabled)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 impl Default for SimConfig {
@@ -97,6 +137,8 @@ impl Default for SimConfig {
             max_instances: 1024,
             new_credential_lag: Duration::ZERO,
             admin_allow_remote: false,
+            admin_enabled: true,
+            max_connections: crate::sim::server::MAX_CONNECTIONS,
         }
     }
 }
@@ -113,6 +155,8 @@ pub struct SimState {
     pub faults: Faults,
     /// Turns true when the double shuts down; every listener watches it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Whether `/_iamstorm/` is served (starts as `config.admin_enabled`).
+    pub admin_open: std::sync::atomic::AtomicBool,
 }
 
 /// The outcome of a data-plane authorization, with where it was decided.
@@ -149,6 +193,7 @@ impl SimState {
             instances: RwLock::new(HashMap::new()),
             shutdown,
             creds,
+            admin_open: std::sync::atomic::AtomicBool::new(config.admin_enabled),
             config,
         }
     }

@@ -88,6 +88,14 @@ impl Target {
         self._sim.is_some()
     }
 
+    /// Closes the embedded double's admin API (`iamstorm sim --no-admin`,
+    /// once seeded); nothing on other targets.
+    pub fn close_embedded_admin(&self) {
+        if let Some(sim) = &self._sim {
+            sim.close_admin();
+        }
+    }
+
     /// The operator's keys as resolved at connect.
     pub fn operator_keys(&self) -> &Credentials {
         &self.operator_keys

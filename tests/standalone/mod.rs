@@ -21,8 +21,13 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(scenario: Option<&Path>) -> Sim {
+        Sim::start_with(scenario, &[])
+    }
+
+    /// [`Sim::start`] with extra `iamstorm sim` flags.
+    pub fn start_with(scenario: Option<&Path>, flags: &[&str]) -> Sim {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_iamstorm"));
-        cmd.args(["sim", "--listen", "127.0.0.1:0"]);
+        cmd.args(["sim", "--listen", "127.0.0.1:0"]).args(flags);
         if let Some(s) = scenario {
             cmd.arg("--scenario").arg(s);
         }
