@@ -70,9 +70,12 @@ pub async fn serve<F, Fut, B, E>(
                 req.extensions_mut().insert(connection);
                 handler.clone()(req)
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A client may shut its write side once its request is sent
+            // (curl, netcat, raw sockets); without this hyper drops the
+            // connection on that EOF, racing the answer it was writing.
+            builder.http1().half_close(true);
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
             drop(permit);
         });
     }
