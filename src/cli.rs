@@ -224,7 +224,7 @@ fn block_on(command: impl std::future::Future<Output = Exit>) -> Exit {
     {
         Ok(rt) => rt.block_on(command),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             Exit::Internal
         }
     }
@@ -432,9 +432,9 @@ fn validate(path: &std::path::Path) -> Exit {
     match crate::scenario::load(path) {
         Ok(s) => {
             for w in crate::scenario::plausibility::warnings(&s) {
-                println!("{}: warning: {w}", path.display());
+                outln!("{}: warning: {w}", path.display());
             }
-            println!(
+            outln!(
                 "{}: ok — scenario {:?}, {} load entries, {} timeline actions, {} instances",
                 path.display(),
                 s.name,
@@ -445,7 +445,7 @@ fn validate(path: &std::path::Path) -> Exit {
             Exit::Ok
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             Exit::BadInput
         }
     }

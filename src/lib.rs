@@ -5,6 +5,34 @@
 //!
 //! See ARCHITECTURE.md for the map.
 
+// Console output that never panics. `println!` panics when stdout is a
+// closed pipe (`iamstorm run … | head`), which would abort a run before its
+// journal is restored; these drop the text instead.
+
+/// `println!` to stdout, ignoring a closed or failing stdout.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` to stdout, ignoring a closed or failing stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` to stderr, ignoring a closed or failing stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod calibrate;
 pub mod chaos;
 pub mod cli;

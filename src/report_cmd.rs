@@ -62,10 +62,10 @@ pub fn run(opts: &ReportOptions) -> Exit {
     match result {
         Ok((summary, out)) => {
             let _ = report::console::render(&summary, std::io::stdout());
-            println!("reports: {}", out.display());
+            outln!("reports: {}", out.display());
             let failed = summary.thresholds.iter().filter(|t| !t.passed).count();
             if failed > 0 {
-                eprintln!(
+                errln!(
                     "{failed} of {} thresholds failed (exit 1)",
                     summary.thresholds.len()
                 );
@@ -75,7 +75,7 @@ pub fn run(opts: &ReportOptions) -> Exit {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             Exit::BadInput
         }
     }

@@ -15,13 +15,13 @@ pub async fn run(path: PathBuf, endpoint_url: Option<String>) -> Exit {
     let (journal, header) = match Journal::reopen(&path) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}\n  help: pass the journal.jsonl of a run's results directory");
+            errln!("error: {e}\n  help: pass the journal.jsonl of a run's results directory");
             return Exit::BadInput;
         }
     };
     let pending = journal.pending();
     if pending.is_empty() {
-        println!(
+        outln!(
             "{}: nothing to restore (every change of run {} is restored)",
             path.display(),
             header.run_id
@@ -30,7 +30,7 @@ pub async fn run(path: PathBuf, endpoint_url: Option<String>) -> Exit {
     }
     let kind = match TargetKind::from_name(&header.target) {
         Some(TargetKind::Sim) | None => {
-            eprintln!(
+            errln!(
                 "error: {}: the journal's target {:?} cannot be reconnected to",
                 path.display(),
                 header.target
@@ -43,18 +43,20 @@ pub async fn run(path: PathBuf, endpoint_url: Option<String>) -> Exit {
     let target = match Target::connect(kind, endpoint, Some(header.region.clone())).await {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Exit::TargetUnavailable;
         }
     };
     if !header.account_id.is_empty() && target.account_id != header.account_id {
-        eprintln!(
+        errln!(
             "error: these credentials are for account {}, but the journal's changes were made in account {}\n  help: use credentials for account {}",
-            target.account_id, header.account_id, header.account_id
+            target.account_id,
+            header.account_id,
+            header.account_id
         );
         return Exit::BadInput;
     }
-    println!(
+    outln!(
         "rollback of run {}: {} pending change(s) on {}",
         header.run_id,
         pending.len(),
@@ -65,19 +67,19 @@ pub async fn run(path: PathBuf, endpoint_url: Option<String>) -> Exit {
         guard::restore(&journal, &clients::iam(&operator), &clients::s3(&operator)).await;
     let mut failed = 0;
     for r in &restored {
-        println!("  #{} {} on {}: {}", r.seq, r.action, r.resource, r.result);
+        outln!("  #{} {} on {}: {}", r.seq, r.action, r.resource, r.result);
         if r.result != "restored" {
             failed += 1;
         }
     }
     if failed > 0 {
-        eprintln!(
+        errln!(
             "error: {failed} change(s) could not be restored; fix the cause above and run `iamstorm rollback {}` again",
             path.display()
         );
         Exit::TargetUnavailable
     } else {
-        println!("all restored; journal: {}", path.display());
+        outln!("all restored; journal: {}", path.display());
         Exit::Ok
     }
 }

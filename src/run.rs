@@ -69,7 +69,7 @@ pub async fn run_scenario(mut opts: RunOptions) -> Exit {
     let scenario = match scenario::load(&opts.scenario) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return Exit::BadInput;
         }
     };
@@ -91,18 +91,18 @@ pub async fn run_scenario(mut opts: RunOptions) -> Exit {
             scenario
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Exit::BadInput;
         }
     };
     if opts.dry_run {
         return match rails(&scenario, &opts) {
             Ok(rails) => {
-                print!("{}", guard::dry_run::render(&scenario, &rails));
+                out!("{}", guard::dry_run::render(&scenario, &rails));
                 Exit::Ok
             }
             Err(RunError { exit, message }) => {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 exit
             }
         };
@@ -111,16 +111,16 @@ pub async fn run_scenario(mut opts: RunOptions) -> Exit {
         Ok(done) => {
             let mut stdout = std::io::stdout();
             let _ = report::console::render(&done.summary, &mut stdout);
-            println!("results: {}", done.out_dir.display());
+            outln!("results: {}", done.out_dir.display());
             let failed = done.summary.thresholds.iter().filter(|t| !t.passed).count();
             if done.interrupted {
-                eprintln!("interrupted: the results above cover what ran before the signal");
+                errln!("interrupted: the results above cover what ran before the signal");
                 Exit::Interrupted
             } else if let Some(why) = &done.summary.aborted {
-                eprintln!("aborted: {why} (exit 1)");
+                errln!("aborted: {why} (exit 1)");
                 Exit::ThresholdsFailed
             } else if failed > 0 {
-                eprintln!(
+                errln!(
                     "{failed} of {} thresholds failed (exit 1)",
                     done.summary.thresholds.len()
                 );
@@ -130,7 +130,7 @@ pub async fn run_scenario(mut opts: RunOptions) -> Exit {
             }
         }
         Err(RunError { exit, message }) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             exit
         }
     }
@@ -240,18 +240,18 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     })?;
     let say = |line: String| {
         if !opts.quiet {
-            eprintln!("{line}");
+            errln!("{line}");
         }
     };
     match &opts.shard {
-        Some(shard) => println!("iamstorm run {} — {}", scenario.name, shard.describe()),
-        None => println!(
+        Some(shard) => outln!("iamstorm run {} — {}", scenario.name, shard.describe()),
+        None => outln!(
             "iamstorm run {} — seed {seed} (replay with --seed {seed})",
             scenario.name
         ),
     }
     for w in crate::scenario::plausibility::warnings(scenario) {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     // From here a signal ends the run with results written (exit 130): before
     // the load starts they say so and hold no requests.
@@ -319,7 +319,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     if target.double_admin().is_some()
         && std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
     {
-        eprintln!(
+        errln!(
             "warning: AWS_EC2_METADATA_DISABLED=true: the SDK's IMDS provider refuses every fetch, so the simulated instances get no credentials; unset it for this run"
         );
     }
@@ -448,7 +448,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
                 ));
             }
             if let Some(late) = line.late.filter(|d| !d.is_zero()) {
-                eprintln!(
+                errln!(
                     "warning: started {:.3} s after --start-at (setup took longer); the merge aligns shards on wall-clock",
                     late.as_secs_f64()
                 );
@@ -504,7 +504,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
             ),
         })?;
         if !addr.ip().is_loopback() {
-            eprintln!("warning: serving live metrics on {addr}, which is not a loopback address");
+            errln!("warning: serving live metrics on {addr}, which is not a loopback address");
         }
         say(format!(
             "metrics: http://{}/metrics",
@@ -613,7 +613,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
                 ));
             }
             if restored.iter().any(|r| r.result != "restored") {
-                eprintln!(
+                errln!(
                     "warning: some changes were not restored; run `iamstorm rollback {}`",
                     journal.path().display()
                 );
@@ -658,7 +658,7 @@ pub async fn execute(scenario: &Scenario, opts: &RunOptions) -> Result<RunOutcom
     drop(hlog_tx);
     // The latency log is an extra: losing it must not lose the summary.
     if let Err(e) = hlog.finish() {
-        eprintln!("warning: latency.hlog not written: {e}");
+        errln!("warning: latency.hlog not written: {e}");
     }
 
     let classifier = match target.double_admin() {
@@ -944,7 +944,7 @@ async fn check_classifier(
                 }))
             }
             Ok(found) => {
-                eprintln!(
+                errln!(
                     "warning: the double answered {} verdicts for {} request ids; classifier check skipped",
                     found.len(),
                     chunk.len()
@@ -952,7 +952,7 @@ async fn check_classifier(
                 return None;
             }
             Err(e) => {
-                eprintln!("warning: classifier check skipped: {e}");
+                errln!("warning: classifier check skipped: {e}");
                 return None;
             }
         }

@@ -171,7 +171,7 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
         Some(path) => match scenario::load(path) {
             Ok(s) => Some(s),
             Err(e) => {
-                eprintln!("{e}");
+                errln!("{e}");
                 return Exit::BadInput;
             }
         },
@@ -180,7 +180,7 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     let config = config(&opts, scenario.as_ref());
     let (listen, seed) = (config.listen, config.seed);
     if !listen.ip().is_loopback() {
-        eprintln!(
+        errln!(
             "warning: serving the double on {listen}, which is not a loopback address: anyone who can reach it can use the admin keys{}",
             if config.admin_allow_remote {
                 ", and the admin API (--admin-allow-remote)"
@@ -192,7 +192,7 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     let target = match Target::embedded(config).await {
         Ok(t) => t,
         Err(e) => {
-            eprintln!(
+            errln!(
                 "error: cannot listen on {listen}: {e}\n  help: pick another port with --listen 127.0.0.1:PORT"
             );
             return Exit::TargetUnavailable;
@@ -215,29 +215,33 @@ pub async fn serve_sim(opts: SimOptions) -> Exit {
     } else {
         target.embedded_admin().base().to_string()
     };
-    println!(
+    outln!(
         "# iamstorm double on {} (seed {seed}); admin API {admin}",
         target.endpoint_url.as_deref().unwrap_or_default(),
     );
     for l in &launched {
-        println!(
+        outln!(
             "# instance {} imds {} group {} profile {} credentials {}",
-            l.instance_id, l.imds_endpoint, l.group, l.profile, l.credentials
+            l.instance_id,
+            l.imds_endpoint,
+            l.group,
+            l.profile,
+            l.credentials
         );
     }
     let keys = target.operator_keys();
-    println!(
+    outln!(
         "export AWS_ENDPOINT_URL={}",
         target.endpoint_url.as_deref().unwrap_or_default()
     );
-    println!("export AWS_ACCESS_KEY_ID={}", keys.access_key_id());
-    println!("export AWS_SECRET_ACCESS_KEY={}", keys.secret_access_key());
-    println!("export AWS_REGION={}", target.region);
+    outln!("export AWS_ACCESS_KEY_ID={}", keys.access_key_id());
+    outln!("export AWS_SECRET_ACCESS_KEY={}", keys.secret_access_key());
+    outln!("export AWS_REGION={}", target.region);
     // AWS CLI v1 and older boto3 read the region from this one.
-    println!("export AWS_DEFAULT_REGION={}", target.region);
+    outln!("export AWS_DEFAULT_REGION={}", target.region);
     shutdown.recv().await;
     drop(target);
-    eprintln!("iamstorm sim: stopped");
+    errln!("iamstorm sim: stopped");
     Exit::Ok
 }
 
@@ -254,7 +258,7 @@ async fn seed_or_report(
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            eprintln!("error: seeding the double from {path} failed: {e}");
+            errln!("error: seeding the double from {path} failed: {e}");
             None
         }
     }

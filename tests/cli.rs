@@ -197,3 +197,30 @@ fn sigint_mid_run_writes_what_was_measured_and_exits_130() {
             .ends_with(".tmp")
     }));
 }
+
+/// `iamstorm run … | head` closes the pipe early: the run must not die on
+/// its next print (that would skip restoring its journal); it finishes and
+/// writes its results. The pipe's read end is closed before the child
+/// starts, so every write the run makes fails.
+#[test]
+fn a_closed_stdout_and_stderr_do_not_abort_a_run() {
+    let dir = out_dir("closed-pipe");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_iamstorm"))
+        .args([
+            "run",
+            "tests/data/scenarios/revoke.toml",
+            "--out",
+            dir.to_str().expect("utf-8 path"),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(writer.try_clone().expect("clone"))
+        .stderr(writer)
+        .status()
+        .expect("the iamstorm binary runs");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let s = summary(&dir);
+    assert!(count(&s, "ok") > 0, "the run measured: {s}");
+    assert!(dir.join("report.md").exists());
+}

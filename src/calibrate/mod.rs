@@ -94,16 +94,16 @@ pub fn run(opts: &CalibrateOptions) -> Exit {
     });
     match result {
         Ok((c, out)) => {
-            print!("{}", describe(&c));
-            println!("wrote {}", out.display());
-            println!(
+            out!("{}", describe(&c));
+            outln!("wrote {}", out.display());
+            outln!(
                 "use it from a scenario: [sim] model = \"{}\" (relative to the scenario file)",
                 out.display()
             );
             Exit::Ok
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             Exit::BadInput
         }
     }

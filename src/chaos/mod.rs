@@ -161,7 +161,7 @@ pub async fn apply(clients: &Clients, kind: &TimelineKind, at_s: f64) -> Applied
     };
     let applied = apply_now(clients, kind).await;
     if let Err(e) = journal.applied(seq, &applied.result) {
-        eprintln!("warning: {e}");
+        errln!("warning: {e}");
     }
     applied
 }

@@ -376,7 +376,7 @@ pub fn run(opts: &CompareOptions) -> Exit {
     let rows = match result {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Exit::BadInput;
         }
     };
@@ -385,11 +385,11 @@ pub fn run(opts: &CompareOptions) -> Exit {
         &opts.baseline.display().to_string(),
         &opts.current.display().to_string(),
     );
-    print!("{text}");
+    out!("{text}");
     if let Some(out) = &opts.out
         && let Err(e) = crate::report::write_atomic(out, |w| w.write_all(text.as_bytes()))
     {
-        eprintln!("error: cannot write {}: {e}", out.display());
+        errln!("error: cannot write {}: {e}", out.display());
         return Exit::BadInput;
     }
     if rows.iter().any(|r| r.regressed == Some(true)) {

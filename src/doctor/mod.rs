@@ -190,7 +190,7 @@ pub async fn run(args: DoctorArgs) -> Exit {
     let problems = check(&args);
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!("error: {p}");
+            errln!("error: {p}");
         }
         return Exit::BadInput;
     }
@@ -208,18 +208,18 @@ pub async fn run(args: DoctorArgs) -> Exit {
     let subject = match subject::prepare(&selection).await {
         Ok(s) => s,
         Err(SubjectError::BadInput(m)) => {
-            eprintln!("error: {m}");
+            errln!("error: {m}");
             return Exit::BadInput;
         }
         Err(SubjectError::Unreachable(m)) => {
-            eprintln!("error: {m}");
+            errln!("error: {m}");
             return Exit::TargetUnavailable;
         }
     };
     let evidence = match gather(&args, &subject).await {
         Ok(e) => e,
         Err(m) => {
-            eprintln!("error: {m}");
+            errln!("error: {m}");
             return Exit::BadInput;
         }
     };
@@ -243,9 +243,9 @@ pub async fn run(args: DoctorArgs) -> Exit {
         evidence,
     };
     if args.json {
-        println!("{}", crate::report::doctor::json(&report));
+        outln!("{}", crate::report::doctor::json(&report));
     } else {
-        print!("{}", crate::report::doctor::text(&report));
+        out!("{}", crate::report::doctor::text(&report));
     }
     exit
 }

@@ -58,7 +58,7 @@ pub async fn show(mut rx: watch::Receiver<Snapshot>, mode: Mode) {
                 let s = rx.borrow_and_update().clone();
                 let due = last_printed.is_none_or(|t| s.elapsed >= t + LINE_EVERY);
                 if due {
-                    eprintln!("progress {}", s.line());
+                    errln!("progress {}", s.line());
                     last_printed = Some(s.elapsed);
                 }
             }

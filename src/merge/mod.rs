@@ -58,7 +58,7 @@ pub async fn run(opts: &MergeOptions) -> Exit {
         Ok((summary, out)) => {
             let _ = report::console::render(&summary, std::io::stdout());
             if let Some(m) = &summary.merged {
-                println!(
+                outln!(
                     "merged {} of {} shards of run {} (starts within {} ms): {}",
                     m.merged.len(),
                     m.shards,
@@ -67,15 +67,16 @@ pub async fn run(opts: &MergeOptions) -> Exit {
                     out.display()
                 );
                 if !m.missing.is_empty() {
-                    eprintln!(
+                    errln!(
                         "warning: shards {:?} of {} are missing: a partial merge (--allow-missing)",
-                        m.missing, m.shards
+                        m.missing,
+                        m.shards
                     );
                 }
             }
             let failed = summary.thresholds.iter().filter(|t| !t.passed).count();
             if failed > 0 {
-                eprintln!(
+                errln!(
                     "{failed} of {} thresholds failed on the merged data (exit 1)",
                     summary.thresholds.len()
                 );
@@ -85,7 +86,7 @@ pub async fn run(opts: &MergeOptions) -> Exit {
             }
         }
         Err(MergeError { exit, message }) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             exit
         }
     }
