@@ -13,24 +13,7 @@ use iamstorm::observe::outcome::OutcomeClass;
 use iamstorm::run::RunOutcome;
 
 use crate::accounting::{Window, cpu_s, open_fds, rss_kib};
-
-/// The role, profile and bucket every harness scenario uses (the bench
-/// world's `read.json` grants GetObject on the bucket).
-const WORLD: &str = r#"
-[[iam.roles]]
-name = "bench-role"
-trust = "ec2"
-inline = { read = "read.json" }
-
-[[iam.instance_profiles]]
-name = "bench-profile"
-role = "bench-role"
-
-[[s3.buckets]]
-name = "bench"
-objects = "obj-{0..99}"
-object_size = "100B"
-"#;
+use crate::servers::WORLD;
 
 /// A fleet and one GetObject entry; `load` adds the entry's model lines.
 fn scenario_text(name: &str, duration: &str, instances: u32, load: &str) -> String {
@@ -226,7 +209,7 @@ rate = {PROBE_RATE_PER_S}
         let at_ms = first_ms + i * CHANGE_SPACING_MS;
         if i % 2 == 0 {
             text.push_str(&format!(
-                "\n[[timeline]]\nat = \"{at_ms}ms\"\naction = \"put-role-policy\"\nrole = \"bench-role\"\npolicy_name = \"read\"\npolicy = \"read-all.json\"\nmeasure = \"grant\"\n"
+                "\n[[timeline]]\nat = \"{at_ms}ms\"\naction = \"put-role-policy\"\nrole = \"bench-role\"\npolicy_name = \"read\"\npolicy = \"read.json\"\nmeasure = \"grant\"\n"
             ));
         } else {
             text.push_str(&format!(
@@ -234,11 +217,6 @@ rate = {PROBE_RATE_PER_S}
             ));
         }
     }
-    std::fs::write(
-        dir.join("read-all.json"),
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bench/*"}]}"#,
-    )
-    .expect("policy");
     let outcome = execute(dir, "propagation", &text, None).await;
     let mut abs: Vec<f64> = outcome
         .summary

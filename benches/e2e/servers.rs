@@ -82,27 +82,9 @@ pub(crate) fn spawn(mut cmd: Command, done: impl Fn(&[String]) -> bool) -> Serve
     panic!("server exited early: {:?}", server.lines);
 }
 
-/// The world the double serves: a role whose instances may read the bucket,
-/// two instances, quotas raised so nothing throttles.
-pub(crate) fn world(dir: &Path) -> PathBuf {
-    std::fs::write(
-        dir.join("read.json"),
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bench/*"}]}"#,
-    )
-    .expect("policy");
-    let path = dir.join("world.toml");
-    std::fs::write(
-        &path,
-        r#"name = "bench"
-seed = 1
-duration = "1h"
-
-[sim.quotas]
-s3_read_per_s = 1000000
-s3_write_per_s = 1000000
-sts_per_s = 1000000
-imds_per_s = 1000000
-
+/// The role, profile and bucket every harness scenario uses (the bench
+/// world's `read.json` grants GetObject on the bucket).
+pub(crate) const WORLD: &str = r#"
 [[iam.roles]]
 name = "bench-role"
 trust = "ec2"
@@ -116,7 +98,30 @@ role = "bench-role"
 name = "bench"
 objects = "obj-{0..99}"
 object_size = "100B"
+"#;
 
+/// The world the double serves: a role whose instances may read the bucket,
+/// two instances, quotas raised so nothing throttles.
+pub(crate) fn world(dir: &Path) -> PathBuf {
+    std::fs::write(
+        dir.join("read.json"),
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bench/*"}]}"#,
+    )
+    .expect("policy");
+    let path = dir.join("world.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "bench"
+seed = 1
+duration = "1h"
+
+[sim.quotas]
+s3_read_per_s = 1000000
+s3_write_per_s = 1000000
+sts_per_s = 1000000
+imds_per_s = 1000000
+{WORLD}
 [[fleet]]
 group = "bench"
 instance_profile = "bench-profile"
@@ -126,9 +131,10 @@ workers_per_instance = 64
 [[load]]
 op = "s3:GetObject"
 bucket = "bench"
-keys = "obj-{0..99}"
+keys = "obj-{{0..99}}"
 rate = 1
-"#,
+"#
+        ),
     )
     .expect("world");
     path
